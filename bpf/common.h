@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Maps, filters and helpers shared by the programs in porttrace.bpf.c.
+ * Kept apart so the programs file reads as "hook -> decision -> event".
+ */
+#ifndef PORTTRACE_COMMON_H
+#define PORTTRACE_COMMON_H
+
+#include "vmlinux.h"
+#include <bpf_helpers.h>
+#include <bpf_core_read.h>
+#include <bpf_tracing.h>
+#include <bpf_endian.h>
+#include "porttrace.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define EAGAIN 11
+#define EADDRINUSE 98
+#define EADDRNOTAVAIL 99
+#define SOCK_BINDPORT_LOCK 8
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+/* sock_info.flags */
+#define SI_HAS_PORT (1 << 0)    /* the socket holds a port we know of */
+#define SI_TRACKED (1 << 1)     /* an alloc was emitted: a release is owed */
+#define SI_CONNECTING (1 << 2)  /* TCP CLOSE->SYN_SENT seen, tcp_connect() not yet */
+#define SI_RELEASED (1 << 3)    /* the last fd is gone (cgroup/sock_release) */
+#define SI_BIND_REQ (1 << 4)    /* cgroup/bind saw the requested port */
+#define SI_UDP_CONNECT (1 << 5) /* UDP connect() may have picked a port: see udp_conn */
+
+/* What porttrace remembers about one socket, kept on the socket itself so it
+ * is freed with it and a reused struct sock never inherits stale state. */
+struct sock_info {
+	__u64 alloc_ns;
+	__u64 cgroup;
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u32 netns;
+	__u8 laddr[16];
+	__u8 raddr[16];
+	__u16 port;
+	__u16 rport;
+	__u16 req_port;
+	__u16 family;
+	__u16 range_lo;
+	__u16 range_hi;
+	__u8 flags;
+	__u8 via;
+	__u8 ephemeral;
+	__u8 proto;
+	__u8 ev_flags;
+	__u8 tracked; /* udp_conn entries only */
+	char comm[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sock_info);
+} socks SEC(".maps");
+
+/* UDP connect() picks its port after the last cgroup hook and before the
+ * syscall returns; the syscall tracepoint that sees the port cannot use socket
+ * storage, so those sockets are remembered by cookie until sock_release. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, __u64);
+	__type(value, struct sock_info);
+} udp_conn SEC(".maps");
+
+/* A bind() or UDP connect() in flight, per thread: what was asked for, so a
+ * failure seen at syscall exit can say what could not be had. */
+struct pending {
+	struct sock_info si;
+	__u64 cookie;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct pending);
+} pending_bind SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct pending);
+} pending_udp SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized by the loader */
+} events SEC(".maps");
+
+/* Events that did not fit in the ring buffer; the loader turns increases
+ * into "lost" events. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost_events SEC(".maps");
+
+/* Filters, fixed at load time so the verifier prunes what is unused. */
+const volatile __u8 f_ports_on = 0;
+const volatile __u64 f_ports[1024] = {}; /* bitmap of 65536 ports */
+const volatile __u32 f_npids = 0;
+const volatile __u32 f_pids[16] = {};
+const volatile __u32 f_ncomms = 0;
+const volatile char f_comms[8][16] = {};
+const volatile __u8 f_proto = 0;   /* 0: any */
+const volatile __u16 f_family = 0; /* 0: any */
+
+static __always_inline bool port_wanted(__u16 port)
+{
+	if (!f_ports_on)
+		return true;
+	return (f_ports[port >> 6] >> (port & 63)) & 1;
+}
+
+static __always_inline bool comm_eq(const char *a, const volatile char *b)
+{
+	for (int i = 0; i < 16; i++) {
+		if (a[i] != b[i])
+			return false;
+		if (!a[i])
+			return true;
+	}
+	return true;
+}
+
+/* Everything but the port: pid, comm, protocol, family. */
+static __always_inline bool who_wanted(const struct sock_info *si)
+{
+	if (f_proto && si->proto != f_proto)
+		return false;
+	if (f_family && si->family != f_family)
+		return false;
+	if (f_npids) {
+		bool ok = false;
+		for (int i = 0; i < 16; i++) {
+			if (i >= f_npids)
+				break;
+			if (f_pids[i] == si->pid) {
+				ok = true;
+				break;
+			}
+		}
+		if (!ok)
+			return false;
+	}
+	if (f_ncomms) {
+		bool ok = false;
+		for (int i = 0; i < 8; i++) {
+			if (i >= f_ncomms)
+				break;
+			if (comm_eq(si->comm, f_comms[i])) {
+				ok = true;
+				break;
+			}
+		}
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static __always_inline bool in_range(const struct sock_info *si, __u16 port)
+{
+	return si->range_lo && port >= si->range_lo && port <= si->range_hi;
+}
+
+static __always_inline void count_lost(void)
+{
+	__u32 k = 0;
+	__u64 *c = bpf_map_lookup_elem(&lost_events, &k);
+	if (c)
+		(*c)++;
+}
+
+static __always_inline void owner_from_current(struct sock_info *si)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	si->pid = id >> 32;
+	si->tid = (__u32)id;
+	si->uid = (__u32)bpf_get_current_uid_gid();
+	si->cgroup = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(si->comm, sizeof(si->comm));
+}
+
+/* ip_local_port_range of a namespace: a packed u32 since 6.3, int[2] before. */
+static __always_inline void net_info(struct net *net, struct sock_info *si)
+{
+	if (!net)
+		return;
+	si->netns = BPF_CORE_READ(net, ns.inum);
+	if (bpf_core_field_size(net->ipv4.ip_local_ports.range) == 4) {
+		__u32 r = 0;
+		bpf_core_read(&r, 4, &net->ipv4.ip_local_ports.range);
+		si->range_lo = r & 0xffff;
+		si->range_hi = r >> 16;
+	} else {
+		int r[2] = {};
+		bpf_core_read(&r, 8, &net->ipv4.ip_local_ports.range);
+		si->range_lo = r[0];
+		si->range_hi = r[1];
+	}
+}
+
+/* cgroup hooks only see a struct bpf_sock: take the namespace from the
+ * calling task, and refuse it when the socket lives in another one. */
+static __always_inline void net_info_caller(__u64 sock_netns_cookie, struct sock_info *si)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct net *net = BPF_CORE_READ(t, nsproxy, net_ns);
+	if (!net) {
+		si->ev_flags |= PT_EV_NETNS_UNKNOWN;
+		return;
+	}
+	if (bpf_core_field_exists(net->net_cookie)) {
+		__u64 c = 0;
+		bpf_core_read(&c, 8, &net->net_cookie);
+		if (c != sock_netns_cookie) {
+			si->ev_flags |= PT_EV_NETNS_UNKNOWN;
+			return;
+		}
+	}
+	net_info(net, si);
+}
+
+static __always_inline void map_v4(__u8 *dst, __u32 v4)
+{
+	__builtin_memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	__builtin_memcpy(dst + 12, &v4, 4);
+}
+
+static __always_inline bool is_v4_mapped(const __u8 *a)
+{
+	for (int i = 0; i < 10; i++)
+		if (a[i])
+			return false;
+	return a[10] == 0xff && a[11] == 0xff;
+}
+
+/* Addresses and ports of a full socket. A v4-mapped connect on an AF_INET6
+ * socket runs the IPv4 path, which fills only the IPv4 fields at first. */
+static __always_inline void addrs_from_sk(struct sock *sk, struct sock_info *si)
+{
+	si->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	si->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	__u32 l4 = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+	__u32 r4 = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+	if (si->family == AF_INET6) {
+		BPF_CORE_READ_INTO(&si->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&si->raddr, sk, __sk_common.skc_v6_daddr);
+		if (is_v4_mapped(si->raddr))
+			map_v4(si->laddr, l4);
+	} else {
+		__builtin_memcpy(si->laddr, &l4, 4);
+		__builtin_memcpy(si->raddr, &r4, 4);
+	}
+}
+
+static __always_inline void sockaddr_into(struct sock_info *si, __u32 family,
+					  __u32 ip4, const __u32 *ip6, __u16 port_be, bool remote)
+{
+	__u8 *dst = remote ? si->raddr : si->laddr;
+	if (family == AF_INET6) {
+		__builtin_memcpy(dst, ip6, 16);
+	} else if (si->family == AF_INET6) {
+		map_v4(dst, ip4);
+	} else {
+		__builtin_memcpy(dst, &ip4, 4);
+	}
+	if (remote)
+		si->rport = bpf_ntohs(port_be);
+}
+
+static __always_inline void emit(__u8 kind, const struct sock_info *si, __u8 state, __s32 err)
+{
+	struct pt_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_lost();
+		return;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->alloc_ns = si->alloc_ns;
+	e->cgroup = si->cgroup;
+	e->pid = si->pid;
+	e->tid = si->tid;
+	e->uid = si->uid;
+	e->netns = si->netns;
+	__builtin_memcpy(e->laddr, si->laddr, 16);
+	__builtin_memcpy(e->raddr, si->raddr, 16);
+	e->lport = si->port;
+	e->rport = si->rport;
+	e->family = si->family;
+	e->kind = kind;
+	e->proto = si->proto;
+	e->via = si->via;
+	e->ephemeral = si->ephemeral;
+	e->state = state;
+	e->flags = si->ev_flags;
+	e->err = err;
+	e->range_lo = si->range_lo;
+	e->range_hi = si->range_hi;
+	__builtin_memcpy(e->comm, si->comm, 16);
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Record a fresh allocation on the socket and emit it if the filters want it. */
+static __always_inline void alloc_commit(struct sock_info *si, __u16 port, __u8 via, bool ephemeral)
+{
+	si->port = port;
+	si->via = via;
+	si->ephemeral = ephemeral;
+	si->alloc_ns = bpf_ktime_get_ns();
+	si->flags |= SI_HAS_PORT;
+	si->flags &= ~SI_TRACKED;
+	bool wanted = ephemeral ? port_wanted(port) : (f_ports_on ? port_wanted(port) : in_range(si, port));
+	if (!wanted || !who_wanted(si))
+		return;
+	si->flags |= SI_TRACKED;
+	emit(PT_KIND_ALLOC, si, 0, 0);
+}
+
+/* The struct sock behind a file descriptor of the current task, or NULL if
+ * the descriptor is not a socket. Plain reads: syscall tracepoints get no
+ * BTF-typed pointers. */
+static __always_inline struct sock *sock_of_fd(int fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	if (fd < 0 || (unsigned int)fd >= max)
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return NULL;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	return BPF_CORE_READ(sock, sk);
+}
+
+#endif

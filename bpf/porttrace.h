@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Types shared between the BPF programs and the Go loader. bpf2go generates
+ * the Go side from these definitions (-type pt_event), so this file is the
+ * only place the wire format is written down.
+ */
+#ifndef PORTTRACE_H
+#define PORTTRACE_H
+
+enum pt_kind {
+	PT_KIND_ALLOC = 1,
+	PT_KIND_RELEASE = 2,
+	PT_KIND_FAIL = 3,
+};
+
+enum pt_via {
+	PT_VIA_CONNECT = 1,
+	PT_VIA_SENDMSG = 2,
+	PT_VIA_BIND = 3,
+	PT_VIA_EXISTING = 4,
+	PT_VIA_LISTEN = 5,
+};
+
+/* pt_event.flags */
+enum pt_event_flags {
+	/* the netns of a cgroup-hook event came from the calling task and
+	 * did not match the socket's: netns is 0 */
+	PT_EV_NETNS_UNKNOWN = 1,
+};
+
+/* One event on the ring buffer (and, for iter/task_file, in the seq file). */
+struct pt_event {
+	__u64 ts_ns;      /* bpf_ktime_get_ns() when the event happened */
+	__u64 alloc_ns;   /* release: when the port was allocated */
+	__u64 cgroup;     /* cgroup v2 id of the caller (holder for release) */
+	__u32 pid;        /* tgid */
+	__u32 tid;
+	__u32 uid;
+	__u32 netns;      /* inode number of the socket's network namespace */
+	__u8 laddr[16];   /* IPv4 in the first 4 bytes, network order */
+	__u8 raddr[16];
+	__u16 lport;      /* host order */
+	__u16 rport;      /* host order */
+	__u16 family;     /* AF_INET or AF_INET6 */
+	__u8 kind;        /* enum pt_kind */
+	__u8 proto;       /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 via;         /* enum pt_via */
+	__u8 ephemeral;   /* 1: the kernel picked the port from the range */
+	__u8 state;       /* release (TCP): state the socket was left in */
+	__u8 flags;       /* enum pt_event_flags */
+	__s32 err;        /* fail: positive errno */
+	__u16 range_lo;   /* the namespace's ip_local_port_range, 0 if unknown */
+	__u16 range_hi;
+	char comm[16];
+};
+
+#endif

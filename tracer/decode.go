@@ -1,0 +1,82 @@
+package tracer
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// rawEventSize is the size of struct pt_event, the record the kernel writes.
+const rawEventSize = int(unsafe.Sizeof(porttracePtEvent{}))
+
+// decodeRaw copies one kernel record into the generated struct. The kernel
+// writes it in the host's byte order and layout, so a copy is the decode;
+// the length check keeps a short or foreign record from being misread.
+func decodeRaw(b []byte, raw *porttracePtEvent) error {
+	if len(b) < rawEventSize {
+		return fmt.Errorf("decode event: record is %d bytes, want %d", len(b), rawEventSize)
+	}
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(raw)), rawEventSize), b[:rawEventSize])
+	return nil
+}
+
+// toEvent turns a kernel record into an Event. monoToWall is added to the
+// kernel's CLOCK_MONOTONIC timestamps to get Unix nanoseconds.
+func toEvent(raw *porttracePtEvent, monoToWall int64) (Event, error) {
+	var e Event
+	switch porttracePtKind(raw.Kind) {
+	case porttracePtKindPT_KIND_ALLOC:
+		e.Kind = KindAlloc
+	case porttracePtKindPT_KIND_RELEASE:
+		e.Kind = KindRelease
+		if raw.TsNs >= raw.AllocNs {
+			e.Held = time.Duration(raw.TsNs - raw.AllocNs)
+		}
+		if raw.Proto == uint8(TCP) {
+			e.State = TCPState(raw.State)
+		}
+	case porttracePtKindPT_KIND_FAIL:
+		e.Kind = KindFail
+		e.Errno = syscall.Errno(raw.Err)
+	default:
+		return Event{}, fmt.Errorf("decode event: unknown kind %d", raw.Kind)
+	}
+	e.Time = time.Unix(0, int64(raw.TsNs)+monoToWall).UTC()
+	e.Proto = Proto(raw.Proto)
+	e.Family = Family(raw.Family)
+	e.Port = raw.Lport
+	e.RemotePort = raw.Rport
+	e.LocalAddr = addrOf(e.Family, raw.Laddr)
+	e.RemoteAddr = addrOf(e.Family, raw.Raddr)
+	e.Via = Via(raw.Via)
+	e.Ephemeral = raw.Ephemeral != 0
+	e.PID = raw.Pid
+	e.TID = raw.Tid
+	e.UID = raw.Uid
+	e.CgroupID = raw.Cgroup
+	e.NetNS = raw.Netns
+	e.Range = PortRange{Lo: raw.RangeLo, Hi: raw.RangeHi}
+	e.Comm = commString(raw.Comm)
+	return e, nil
+}
+
+func addrOf(f Family, b [16]uint8) netip.Addr {
+	switch f {
+	case IPv4:
+		return netip.AddrFrom4([4]byte(b[:4]))
+	case IPv6:
+		return netip.AddrFrom16(b)
+	}
+	return netip.Addr{}
+}
+
+func commString(c [16]int8) string {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&c[0])), len(c))
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}

@@ -1,0 +1,233 @@
+package tracer
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Kind says what an Event reports.
+type Kind uint8
+
+const (
+	KindStart   Kind = iota + 1 // tracing began: every hook is attached
+	KindAlloc                   // a socket got a local port
+	KindRelease                 // the holder let the port go
+	KindFail                    // a port could not be had
+	KindLost                    // events dropped before they reached user space
+	KindStop                    // tracing ended
+)
+
+var kindNames = [...]string{KindStart: "start", KindAlloc: "alloc", KindRelease: "release", KindFail: "fail", KindLost: "lost", KindStop: "stop"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// ParseKind is the inverse of Kind.String.
+func ParseKind(s string) (Kind, bool) {
+	for k, n := range kindNames {
+		if n != "" && n == s {
+			return Kind(k), true
+		}
+	}
+	return 0, false
+}
+
+// Via says how a port was obtained.
+type Via uint8
+
+const (
+	ViaConnect  Via = Via(porttracePtViaPT_VIA_CONNECT)  // TCP or UDP connect()
+	ViaSendmsg  Via = Via(porttracePtViaPT_VIA_SENDMSG)  // UDP autobind on the first send
+	ViaBind     Via = Via(porttracePtViaPT_VIA_BIND)     // bind(), to port 0 or to a port in the range
+	ViaExisting Via = Via(porttracePtViaPT_VIA_EXISTING) // already held when tracing started
+	ViaListen   Via = Via(porttracePtViaPT_VIA_LISTEN)   // listen() on an unbound TCP socket
+)
+
+var viaNames = [...]string{ViaConnect: "connect", ViaSendmsg: "sendmsg", ViaBind: "bind", ViaExisting: "existing", ViaListen: "listen"}
+
+func (v Via) String() string {
+	if int(v) < len(viaNames) && viaNames[v] != "" {
+		return viaNames[v]
+	}
+	return ""
+}
+
+// ParseVia is the inverse of Via.String.
+func ParseVia(s string) (Via, bool) {
+	for v, n := range viaNames {
+		if n != "" && n == s {
+			return Via(v), true
+		}
+	}
+	return 0, false
+}
+
+// Proto is a transport protocol number (IPPROTO_*).
+type Proto uint8
+
+const (
+	TCP Proto = syscall.IPPROTO_TCP
+	UDP Proto = syscall.IPPROTO_UDP
+)
+
+func (p Proto) String() string {
+	switch p {
+	case TCP:
+		return "tcp"
+	case UDP:
+		return "udp"
+	case 0:
+		return ""
+	}
+	return fmt.Sprintf("proto(%d)", uint8(p))
+}
+
+// ParseProto accepts "tcp" and "udp".
+func ParseProto(s string) (Proto, bool) {
+	switch strings.ToLower(s) {
+	case "tcp":
+		return TCP, true
+	case "udp":
+		return UDP, true
+	}
+	return 0, false
+}
+
+// Family is an address family (AF_INET, AF_INET6) of the socket.
+type Family uint16
+
+const (
+	IPv4 Family = syscall.AF_INET
+	IPv6 Family = syscall.AF_INET6
+)
+
+func (f Family) String() string {
+	switch f {
+	case IPv4:
+		return "ipv4"
+	case IPv6:
+		return "ipv6"
+	case 0:
+		return ""
+	}
+	return fmt.Sprintf("family(%d)", uint16(f))
+}
+
+// ParseFamily accepts "ipv4" and "ipv6".
+func ParseFamily(s string) (Family, bool) {
+	switch s {
+	case "ipv4":
+		return IPv4, true
+	case "ipv6":
+		return IPv6, true
+	}
+	return 0, false
+}
+
+// TCPState is a TCP socket state as the kernel numbers them.
+type TCPState uint8
+
+var tcpStateNames = [...]string{1: "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
+	"TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV"}
+
+func (s TCPState) String() string {
+	if int(s) < len(tcpStateNames) {
+		return tcpStateNames[s]
+	}
+	return ""
+}
+
+// ParseTCPState is the inverse of TCPState.String.
+func ParseTCPState(s string) (TCPState, bool) {
+	for i, n := range tcpStateNames {
+		if n != "" && n == s {
+			return TCPState(i), true
+		}
+	}
+	return 0, false
+}
+
+// PortRange is a namespace's ip_local_port_range, both ends included.
+type PortRange struct {
+	Lo, Hi uint16
+}
+
+// Size is the number of ports in the range.
+func (r PortRange) Size() int {
+	if r.Hi < r.Lo || r.Lo == 0 {
+		return 0
+	}
+	return int(r.Hi) - int(r.Lo) + 1
+}
+
+// Contains reports whether p lies in the range.
+func (r PortRange) Contains(p uint16) bool { return r.Lo != 0 && p >= r.Lo && p <= r.Hi }
+
+func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.Lo, r.Hi) }
+
+// Event is one thing porttrace observed. Which fields are set depends on
+// Kind; the JSON Lines format (see README) names them.
+type Event struct {
+	Kind Kind
+	Time time.Time
+
+	Proto      Proto
+	Family     Family
+	Port       uint16 // local port; 0 on a failure where none was asked for
+	LocalAddr  netip.Addr
+	RemoteAddr netip.Addr
+	RemotePort uint16
+	Via        Via
+	Ephemeral  bool // picked by the kernel from the ephemeral range
+
+	PID      uint32 // process (thread group) that made the call; for release, the holder
+	TID      uint32
+	Comm     string
+	UID      uint32
+	CgroupID uint64
+	Cgroup   string // path below the cgroup v2 root, when it could be resolved
+	NetNS    uint32 // inode number of the network namespace; 0 if unknown
+	Range    PortRange
+
+	Held  time.Duration // release: from alloc to release
+	State TCPState      // release, TCP: the state the socket left the port in
+	Errno syscall.Errno // fail
+
+	Count uint64 // lost: how many events were dropped since the last lost event
+
+	Start *StartInfo // start
+	Stop  *StopInfo  // stop
+}
+
+// StartInfo describes a trace at its beginning.
+type StartInfo struct {
+	Version    string
+	Hooks      []string
+	Filter     string
+	Namespaces []Namespace
+	Notes      []string // e.g. mounts porttrace had to make
+}
+
+// Namespace is a network namespace with its ephemeral port range.
+type Namespace struct {
+	Inode uint32
+	Range PortRange
+	Name  string // a name under /run/netns, if it has one
+}
+
+// StopInfo sums a trace up.
+type StopInfo struct {
+	Events   uint64 // events written, start and stop excluded
+	Allocs   uint64
+	Releases uint64
+	Fails    uint64
+	Lost     uint64
+	Duration time.Duration
+}

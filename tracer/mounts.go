@@ -1,0 +1,97 @@
+package tracer
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// mountPoint returns where a filesystem of type fstype is mounted, from the
+// mount table of this process, or "" if it is not.
+func mountPoint(fstype string) (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", fmt.Errorf("read mount table: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint opts [optional...] - fstype source superopts
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		pf, qf := strings.Fields(pre), strings.Fields(post)
+		if len(pf) >= 5 && len(qf) >= 1 && qf[0] == fstype {
+			return unescapeMount(pf[4]), nil
+		}
+	}
+	return "", sc.Err()
+}
+
+// unescapeMount undoes the octal escapes (\040 for space) of mountinfo.
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v byte
+			ok := true
+			for _, c := range s[i+1 : i+4] {
+				if c < '0' || c > '7' {
+					ok = false
+					break
+				}
+				v = v*8 + byte(c-'0')
+			}
+			if ok {
+				b.WriteByte(v)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// cgroup2Root finds the cgroup v2 hierarchy the cgroup hooks attach to. A
+// host without one gets a private mount: the hierarchy is the same whichever
+// directory shows it, so this changes nothing for anyone else.
+func cgroup2Root() (path string, note string, err error) {
+	p, err := mountPoint("cgroup2")
+	if err != nil {
+		return "", "", err
+	}
+	if p != "" {
+		return p, "", nil
+	}
+	dir := "/run/porttrace/cgroup2"
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := unix.Mount("none", dir, "cgroup2", 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+		return "", "", fmt.Errorf("mount cgroup2 at %s (no cgroup v2 hierarchy is mounted): %w", dir, err)
+	}
+	return dir, "mounted cgroup2 at " + dir, nil
+}
+
+// ensureTracefs makes the syscall tracepoints reachable: they are attached
+// by an id that tracefs publishes.
+func ensureTracefs() (note string, err error) {
+	for _, p := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
+		if _, err := os.Stat(p + "/events"); err == nil {
+			return "", nil
+		}
+	}
+	if err := unix.Mount("nodev", "/sys/kernel/tracing", "tracefs", 0, ""); err != nil {
+		return "", fmt.Errorf("mount tracefs at /sys/kernel/tracing (it was not mounted): %w", err)
+	}
+	return "mounted tracefs at /sys/kernel/tracing", nil
+}

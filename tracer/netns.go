@@ -1,0 +1,105 @@
+package tracer
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Namespaces lists the network namespaces of the host — every one a process
+// lives in, and every one pinned under /run/netns — with their ephemeral
+// port range.
+func Namespaces() ([]Namespace, error) {
+	type cand struct {
+		path string
+		name string
+	}
+	found := map[uint32]cand{}
+	add := func(path, name string) {
+		var st unix.Stat_t
+		if unix.Stat(path, &st) != nil {
+			return
+		}
+		ino := uint32(st.Ino)
+		if c, ok := found[ino]; !ok || (c.name == "" && name != "") {
+			found[ino] = cand{path, name}
+		}
+	}
+	if ents, err := os.ReadDir("/run/netns"); err == nil {
+		for _, e := range ents {
+			add(filepath.Join("/run/netns", e.Name()), e.Name())
+		}
+	}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	for _, p := range procs {
+		if _, err := strconv.Atoi(p.Name()); err == nil {
+			add(filepath.Join("/proc", p.Name(), "ns/net"), "")
+		}
+	}
+
+	out := make([]Namespace, 0, len(found))
+	for ino, c := range found {
+		r, err := rangeIn(c.path)
+		if err != nil {
+			continue // the namespace went away while we looked
+		}
+		out = append(out, Namespace{Inode: ino, Range: r, Name: c.name})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Inode < out[j].Inode })
+	return out, nil
+}
+
+// rangeIn reads ip_local_port_range inside the namespace at nsPath. /proc/sys
+// answers for the namespace of the reading thread, so the read happens on a
+// locked thread that enters it; that thread is never handed back to Go.
+func rangeIn(nsPath string) (PortRange, error) {
+	type result struct {
+		r   PortRange
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // no Unlock: the thread dies with the goroutine
+		fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			ch <- result{err: fmt.Errorf("enter network namespace %s: %w", nsPath, err)}
+			return
+		}
+		b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		r, err := parseRange(string(b))
+		ch <- result{r, err}
+	}()
+	res := <-ch
+	return res.r, res.err
+}
+
+func parseRange(s string) (PortRange, error) {
+	f := strings.Fields(s)
+	if len(f) != 2 {
+		return PortRange{}, fmt.Errorf("parse port range %q: want two numbers", s)
+	}
+	lo, err1 := strconv.ParseUint(f[0], 10, 16)
+	hi, err2 := strconv.ParseUint(f[1], 10, 16)
+	if err1 != nil || err2 != nil {
+		return PortRange{}, fmt.Errorf("parse port range %q: not port numbers", s)
+	}
+	return PortRange{Lo: uint16(lo), Hi: uint16(hi)}, nil
+}

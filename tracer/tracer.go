@@ -1,0 +1,305 @@
+// Package tracer loads porttrace's BPF programs, attaches them, and turns
+// what they report into Events: which process got which local port, how, for
+// how long, and which calls could not get one.
+package tracer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// Options configure a Tracer.
+type Options struct {
+	Filter Filter
+	// BufferSize is the ring buffer size in bytes, a power of two and a
+	// multiple of the page size; 0 means 8 MiB.
+	BufferSize int
+}
+
+// ErrClosed is returned by Read once the tracer is closed.
+var ErrClosed = errors.New("tracer closed")
+
+// Tracer is a loaded and attached set of BPF programs.
+type Tracer struct {
+	objs       porttraceObjects
+	loaded     bool
+	links      []link.Link
+	hooks      []string
+	notes      []string
+	tier       string
+	cgroupRoot string
+	cgroups    *cgroupPaths
+	reader     *ringbuf.Reader
+
+	rec       ringbuf.Record
+	raw       porttracePtEvent
+	offset    int64
+	lostSeen  uint64
+	lastCheck time.Time
+	stopping  atomic.Bool
+}
+
+// Open loads the BPF programs and attaches every hook. On error nothing is
+// left attached.
+func Open(opts Options) (t *Tracer, err error) {
+	if err := opts.Filter.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkPrivileges(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		return nil, errors.New("this kernel does not publish BTF (/sys/kernel/btf/vmlinux is missing): porttrace needs Linux 5.11 or later built with CONFIG_DEBUG_INFO_BTF=y")
+	}
+	// Kernels from 5.11 on account BPF memory to the cgroup; on older ones
+	// the limit must go, and where it cannot the load will say so.
+	_ = rlimit.RemoveMemlock()
+
+	spec, err := loadPorttrace()
+	if err != nil {
+		return nil, fmt.Errorf("read embedded BPF object: %w", err)
+	}
+	if err := setFilter(spec, &opts.Filter); err != nil {
+		return nil, err
+	}
+	size := opts.BufferSize
+	if size == 0 {
+		size = 8 << 20
+	}
+	if size < os.Getpagesize() || size&(size-1) != 0 {
+		return nil, fmt.Errorf("ring buffer size %d is not a power of two of at least %d bytes", size, os.Getpagesize())
+	}
+	spec.Maps["events"].MaxEntries = uint32(size)
+
+	t = &Tracer{tier: portableTier.name, offset: monoToWall()}
+	defer func() {
+		if err != nil {
+			t.Close()
+			t = nil
+		}
+	}()
+
+	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
+		if errors.Is(err, unix.EPERM) {
+			return nil, fmt.Errorf("load BPF programs: %w (%w)", err, ErrPrivileges)
+		}
+		return nil, fmt.Errorf("load BPF programs: %w", err)
+	}
+	t.loaded = true
+
+	root, note, err := cgroup2Root()
+	if err != nil {
+		return nil, err
+	}
+	t.cgroupRoot = root
+	t.cgroups = newCgroupPaths(root)
+	t.addNote(note)
+	note, err = ensureTracefs()
+	if err != nil {
+		return nil, err
+	}
+	t.addNote(note)
+
+	for _, h := range portableTier.hooks {
+		l, err := h.run(t)
+		if err != nil {
+			return nil, err
+		}
+		t.links = append(t.links, l)
+		t.hooks = append(t.hooks, h.name)
+	}
+
+	t.reader, err = ringbuf.NewReader(t.objs.Events)
+	if err != nil {
+		return nil, fmt.Errorf("open ring buffer: %w", err)
+	}
+	return t, nil
+}
+
+func (t *Tracer) addNote(n string) {
+	if n != "" {
+		t.notes = append(t.notes, n)
+	}
+}
+
+func setFilter(spec *ebpf.CollectionSpec, f *Filter) error {
+	set := func(name string, v any) error {
+		vs, ok := spec.Variables[name]
+		if !ok {
+			return fmt.Errorf("set filter: BPF object has no variable %s", name)
+		}
+		if err := vs.Set(v); err != nil {
+			return fmt.Errorf("set filter %s: %w", name, err)
+		}
+		return nil
+	}
+	var pids [MaxPIDs]uint32
+	copy(pids[:], f.PIDs)
+	var comms [MaxComms][16]byte
+	for i, c := range f.Comms {
+		copy(comms[i][:15], c)
+	}
+	var on uint8
+	if f.Ports.Len() > 0 {
+		on = 1
+	}
+	return errors.Join(
+		set("f_ports_on", on),
+		set("f_ports", f.Ports.bits),
+		set("f_npids", uint32(len(f.PIDs))),
+		set("f_pids", pids),
+		set("f_ncomms", uint32(len(f.Comms))),
+		set("f_comms", comms),
+		set("f_proto", uint8(f.Proto)),
+		set("f_family", uint16(f.Family)),
+	)
+}
+
+// Hooks names the attached hooks, in attach order.
+func (t *Tracer) Hooks() []string { return append([]string(nil), t.hooks...) }
+
+// Tier names the set of hooks in use.
+func (t *Tracer) Tier() string { return t.tier }
+
+// Notes lists what porttrace changed on the host to run (mounts it made).
+func (t *Tracer) Notes() []string { return append([]string(nil), t.notes...) }
+
+// Existing lists the ports held when it is called, one alloc Event with
+// Via == ViaExisting per socket, each named with a process holding it. Call
+// it once, after Open: sockets reported here get their release reported too.
+func (t *Tracer) Existing() ([]Event, error) {
+	it, err := link.AttachIter(link.IterOptions{Program: t.objs.PtExisting})
+	if err != nil {
+		return nil, fmt.Errorf("attach iter/task_file (needs Linux 5.11+): %w", err)
+	}
+	defer it.Close()
+	rd, err := it.Open()
+	if err != nil {
+		return nil, fmt.Errorf("open socket iterator: %w", err)
+	}
+	defer rd.Close()
+	data, err := io.ReadAll(rd)
+	if err != nil {
+		return nil, fmt.Errorf("read socket iterator: %w", err)
+	}
+	var out []Event
+	var raw porttracePtEvent
+	for len(data) >= rawEventSize {
+		if err := decodeRaw(data, &raw); err != nil {
+			return nil, err
+		}
+		data = data[rawEventSize:]
+		e, err := toEvent(&raw, t.offset)
+		if err != nil {
+			return nil, err
+		}
+		e.Cgroup = t.cgroups.lookup(e.CgroupID)
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Read blocks until the next Event. Drops in the kernel come back as
+// KindLost events. After Stop, Read returns what is already buffered and then
+// io.EOF; after Close it returns ErrClosed.
+func (t *Tracer) Read() (Event, error) {
+	for {
+		if time.Since(t.lastCheck) >= 100*time.Millisecond {
+			if e, ok := t.checkLost(); ok {
+				return e, nil
+			}
+		}
+		stopping := t.stopping.Load()
+		if stopping {
+			t.reader.SetDeadline(time.Now())
+		} else {
+			t.reader.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		}
+		err := t.reader.ReadInto(&t.rec)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if stopping {
+				if e, ok := t.checkLost(); ok {
+					return e, nil
+				}
+				return Event{}, io.EOF
+			}
+			continue
+		case errors.Is(err, ringbuf.ErrClosed):
+			return Event{}, ErrClosed
+		case err != nil:
+			return Event{}, fmt.Errorf("read ring buffer: %w", err)
+		}
+		if err := decodeRaw(t.rec.RawSample, &t.raw); err != nil {
+			return Event{}, err
+		}
+		e, err := toEvent(&t.raw, t.offset)
+		if err != nil {
+			return Event{}, err
+		}
+		e.Cgroup = t.cgroups.lookup(e.CgroupID)
+		return e, nil
+	}
+}
+
+// Stop makes Read drain what is buffered and then return io.EOF.
+func (t *Tracer) Stop() { t.stopping.Store(true) }
+
+// Lost is the number of events the kernel could not queue so far.
+func (t *Tracer) Lost() uint64 {
+	n, _ := t.lostTotal()
+	return n
+}
+
+func (t *Tracer) lostTotal() (uint64, error) {
+	var per []uint64
+	if err := t.objs.LostEvents.Lookup(uint32(0), &per); err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, v := range per {
+		n += v
+	}
+	return n, nil
+}
+
+func (t *Tracer) checkLost() (Event, bool) {
+	t.lastCheck = time.Now()
+	t.offset = monoToWall()
+	n, err := t.lostTotal()
+	if err != nil || n <= t.lostSeen {
+		return Event{}, false
+	}
+	d := n - t.lostSeen
+	t.lostSeen = n
+	return Event{Kind: KindLost, Time: time.Now().UTC(), Count: d}, true
+}
+
+// Close detaches every hook and frees the programs and maps, in the reverse
+// order of Open. It is safe on a half-opened Tracer.
+func (t *Tracer) Close() error {
+	var errs []error
+	if t.reader != nil {
+		errs = append(errs, t.reader.Close())
+		t.reader = nil
+	}
+	for i := len(t.links) - 1; i >= 0; i-- {
+		errs = append(errs, t.links[i].Close())
+	}
+	t.links = nil
+	if t.loaded {
+		errs = append(errs, t.objs.Close())
+		t.loaded = false
+	}
+	return errors.Join(errs...)
+}
