@@ -1,0 +1,240 @@
+// Package cli is porttrace's command line: flags, the trace loop, exit codes.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/porttrace/porttrace/tracer"
+)
+
+// Config is what the flags asked for.
+type Config struct {
+	Filter     tracer.Filter
+	Format     string // text or json
+	Output     string // JSON Lines file, "" for none
+	Force      bool
+	Duration   time.Duration
+	Color      string // auto, always, never
+	BufferSize int
+	NoExisting bool
+}
+
+// UsageError is a bad command line: exit status 2.
+type UsageError struct{ msg string }
+
+func (e *UsageError) Error() string { return e.msg }
+
+func usageErrorf(format string, a ...any) error {
+	return &UsageError{fmt.Sprintf(format, a...)}
+}
+
+const usageHead = `Usage: porttrace [flags]
+
+Shows, as it happens, which process gets which local (ephemeral) port, how
+(connect, sendto/sendmsg, bind), and how long it holds it, in every network
+namespace of the host; and every connect()/bind()/send that failed because no
+port was free (EADDRNOTAVAIL, EADDRINUSE, EAGAIN).
+
+Examples:
+  sudo porttrace                              every allocation and release
+  sudo porttrace --port 60698                 everyone who takes port 60698
+  sudo porttrace -p 60000-60100,8080 --proto tcp
+  sudo porttrace --comm curl -4               IPv4 ports taken by curl
+  sudo porttrace --format json -o trace.jsonl -d 10m
+
+Flags:
+`
+
+const usageTail = `
+Without --port, porttrace reports ports the kernel picks from the ephemeral
+range (ip_local_port_range of each namespace) and explicit binds into it.
+With --port, it reports any allocation of those ports, explicit binds
+included. Failures are shown under any --port filter.
+
+Exit status: 0 when the trace ended normally, 1 on an error, 2 for bad flags.
+`
+
+// Parse reads the command line. done reports that nothing is left to do
+// (help or version was printed, or the flags were bad), with code the exit
+// status.
+func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done bool) {
+	fs := pflag.NewFlagSet("porttrace", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	ports := fs.StringP("port", "p", "", "only these local ports: `LIST` of ports and ranges, e.g. 60698 or 60000-60100,8080")
+	pids := fs.UintSlice("pid", nil, "only calls made by these process `IDs` (comma-separated or repeated)")
+	comms := fs.StringSlice("comm", nil, "only calls made by processes with this command `NAME` (as ps shows it; repeatable)")
+	proto := fs.String("proto", "", "only this `PROTOCOL`: tcp or udp")
+	v4 := fs.BoolP("ipv4", "4", false, "only IPv4 sockets")
+	v6 := fs.BoolP("ipv6", "6", false, "only IPv6 sockets (v4-mapped addresses included)")
+	format := fs.String("format", "text", "output `FORMAT`: text (aligned columns) or json (JSON Lines)")
+	out := fs.StringP("output", "o", "", "also record the JSON Lines stream to `FILE` (mode 0600; never overwritten without --force)")
+	force := fs.Bool("force", false, "let --output replace an existing file")
+	dur := fs.DurationP("duration", "d", 0, "stop after `DURATION` (e.g. 30s, 10m); default: until Ctrl-C or SIGTERM")
+	col := fs.String("color", "auto", "colour the text output: `WHEN` is auto (on a terminal, unless NO_COLOR is set), always or never")
+	buf := fs.String("buffer", "8M", "kernel ring buffer `SIZE`: a power of two, e.g. 4M, 64M; raise it if events are lost")
+	noEx := fs.Bool("no-existing", false, "do not report the ports already held when tracing starts")
+	help := fs.BoolP("help", "h", false, "show this help")
+	version := fs.Bool("version", false, "print the version")
+
+	fail := func(err error) (Config, int, bool) {
+		fmt.Fprintf(stderr, "porttrace: %s\nRun 'porttrace --help' for usage.\n", err)
+		return Config{}, 2, true
+	}
+	if err := fs.Parse(args); err != nil {
+		return fail(flagError(err))
+	}
+	if *help {
+		fmt.Fprint(stdout, usageHead+flagUsages(fs)+usageTail)
+		return Config{}, 0, true
+	}
+	if *version {
+		fmt.Fprintf(stdout, "porttrace %s\n", Version())
+		return Config{}, 0, true
+	}
+	if fs.NArg() > 0 {
+		return fail(usageErrorf("unexpected argument %q: porttrace takes only flags", fs.Arg(0)))
+	}
+
+	if fs.Changed("port") {
+		set, err := tracer.ParsePorts(*ports)
+		if err != nil {
+			return fail(usageErrorf("--port: %v", err))
+		}
+		cfg.Filter.Ports = set
+	}
+	for _, p := range *pids {
+		if p == 0 || p > 1<<22 {
+			return fail(usageErrorf("--pid: %d is not a process ID", p))
+		}
+		cfg.Filter.PIDs = append(cfg.Filter.PIDs, uint32(p))
+	}
+	cfg.Filter.Comms = *comms
+	if *proto != "" {
+		p, ok := tracer.ParseProto(*proto)
+		if !ok {
+			return fail(usageErrorf("--proto: %q is not a protocol porttrace traces: use tcp or udp", *proto))
+		}
+		cfg.Filter.Proto = p
+	}
+	switch {
+	case *v4 && *v6:
+		return fail(usageErrorf("-4 and -6 together select nothing: give one of them, or neither for both"))
+	case *v4:
+		cfg.Filter.Family = tracer.IPv4
+	case *v6:
+		cfg.Filter.Family = tracer.IPv6
+	}
+	if err := cfg.Filter.Validate(); err != nil {
+		return fail(usageErrorf("%v", err))
+	}
+	switch *format {
+	case "text", "json":
+		cfg.Format = *format
+	default:
+		return fail(usageErrorf("--format: %q is not an output format: use text or json", *format))
+	}
+	switch *col {
+	case "auto", "always", "never":
+		cfg.Color = *col
+	default:
+		return fail(usageErrorf("--color: %q is not a choice: use auto, always or never", *col))
+	}
+	if *dur < 0 {
+		return fail(usageErrorf("--duration: %s is negative: give how long to trace, e.g. 30s", *dur))
+	}
+	size, err := parseSize(*buf)
+	if err != nil {
+		return fail(usageErrorf("--buffer: %v", err))
+	}
+	if *force && *out == "" {
+		return fail(usageErrorf("--force only applies to --output: add -o FILE, or drop --force"))
+	}
+	cfg.BufferSize = size
+	cfg.Output = *out
+	cfg.Force = *force
+	cfg.Duration = *dur
+	cfg.NoExisting = *noEx
+	return cfg, 0, false
+}
+
+// flagError rewrites pflag's messages into sentences that name the flag.
+func flagError(err error) error {
+	msg := err.Error()
+	var ne *strconv.NumError
+	if errors.As(err, &ne) {
+		// pflag: invalid argument "x" for "--pid" flag: strconv.ParseUint: ...
+		if i := strings.Index(msg, ": strconv."); i > 0 {
+			msg = msg[:i] + ": not a whole number"
+		}
+	}
+	if strings.HasPrefix(msg, "invalid argument") && strings.Contains(msg, "time: ") {
+		if i := strings.Index(msg, ": time: "); i > 0 {
+			msg = msg[:i] + ": write a duration such as 30s, 10m or 1h"
+		}
+	}
+	return usageErrorf("%s", msg)
+}
+
+func parseSize(s string) (int, error) {
+	mult := 1
+	t := strings.ToUpper(strings.TrimSpace(s))
+	switch {
+	case strings.HasSuffix(t, "K"):
+		mult, t = 1<<10, strings.TrimSuffix(t, "K")
+	case strings.HasSuffix(t, "M"):
+		mult, t = 1<<20, strings.TrimSuffix(t, "M")
+	case strings.HasSuffix(t, "G"):
+		mult, t = 1<<30, strings.TrimSuffix(t, "G")
+	}
+	n, err := strconv.Atoi(t)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size: write a power of two such as 4M or 64M", s)
+	}
+	size := n * mult
+	if size < os.Getpagesize() || size > 1<<30 || size&(size-1) != 0 {
+		return 0, fmt.Errorf("%s is not a power of two between %d bytes and 1G", s, os.Getpagesize())
+	}
+	return size, nil
+}
+
+// flagUsages lists the flags in declaration order, aligned, with defaults
+// only where a default says something.
+func flagUsages(fs *pflag.FlagSet) string {
+	type row struct{ left, right string }
+	var rows []row
+	width := 0
+	fs.VisitAll(func(f *pflag.Flag) {
+		name, usage := pflag.UnquoteUsage(f)
+		left := "    "
+		if f.Shorthand != "" {
+			left = "-" + f.Shorthand + ", "
+		}
+		left += "--" + f.Name
+		if f.Value.Type() != "bool" && name != "" {
+			left += " " + name
+		}
+		switch f.Value.Type() {
+		case "bool", "stringSlice", "uintSlice":
+		default:
+			if f.DefValue != "" && f.DefValue != "0s" {
+				usage += fmt.Sprintf(" (default %s)", f.DefValue)
+			}
+		}
+		rows = append(rows, row{left, usage})
+		width = max(width, len(left))
+	})
+	var b strings.Builder
+	for _, r := range rows {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, r.left, r.right)
+	}
+	return b.String()
+}

@@ -1,0 +1,235 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/fatih/color"
+	"github.com/mattn/go-isatty"
+
+	"github.com/porttrace/porttrace/internal/output"
+	"github.com/porttrace/porttrace/internal/record"
+	"github.com/porttrace/porttrace/tracer"
+)
+
+// Run traces until ctx ends, the duration passes, or an error.
+func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	setColor(cfg.Color, stdout)
+
+	var rec *record.Writer
+	if cfg.Output != "" {
+		var err error
+		if rec, err = record.Create(cfg.Output, cfg.Force); err != nil {
+			return err
+		}
+	}
+
+	t, err := tracer.Open(tracer.Options{Filter: cfg.Filter, BufferSize: cfg.BufferSize})
+	if err != nil {
+		if rec != nil {
+			rec.Close()
+			if st, serr := os.Stat(cfg.Output); serr == nil && st.Size() == 0 {
+				os.Remove(cfg.Output) // nothing was recorded: leave no empty file behind
+			}
+		}
+		return err
+	}
+	defer t.Close()
+
+	nss, err := tracer.Namespaces()
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+	start := tracer.Event{Kind: tracer.KindStart, Time: began.UTC(), Start: &tracer.StartInfo{
+		Version: Version(), Hooks: t.Hooks(), Filter: cfg.Filter.String(), Namespaces: nss, Notes: t.Notes(),
+	}}
+
+	sink := newSink(cfg.Format, stdout, rec)
+	defer sink.close()
+	sink.write(&start)
+	if cfg.Format == "text" {
+		fmt.Fprintf(stderr, "porttrace: tracing %s in %d network namespace%s (%s hooks, %d attached); Ctrl-C to stop\n",
+			describeFilter(&cfg.Filter), len(nss), plural(len(nss)), t.Tier(), len(t.Hooks()))
+		for _, n := range t.Notes() {
+			fmt.Fprintf(stderr, "porttrace: %s\n", n)
+		}
+	}
+
+	var stats tracer.StopInfo
+	count := func(e *tracer.Event) {
+		stats.Events++
+		switch e.Kind {
+		case tracer.KindAlloc:
+			stats.Allocs++
+		case tracer.KindRelease:
+			stats.Releases++
+		case tracer.KindFail:
+			stats.Fails++
+		case tracer.KindLost:
+			stats.Lost += e.Count
+		}
+	}
+
+	if !cfg.NoExisting {
+		existing, err := t.Existing()
+		if err != nil {
+			return err
+		}
+		for i := range existing {
+			count(&existing[i])
+			sink.write(&existing[i])
+		}
+	}
+
+	stopCtx := ctx
+	if cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		stopCtx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	go func() {
+		<-stopCtx.Done()
+		t.Stop()
+	}()
+
+	var readErr error
+	for {
+		e, err := t.Read()
+		if errors.Is(err, io.EOF) || errors.Is(err, tracer.ErrClosed) {
+			break
+		}
+		if err != nil {
+			readErr = err
+			break
+		}
+		count(&e)
+		sink.write(&e)
+	}
+
+	stats.Duration = time.Since(began)
+	stop := tracer.Event{Kind: tracer.KindStop, Time: time.Now().UTC(), Stop: &stats}
+	sink.write(&stop)
+	sink.close()
+
+	fmt.Fprintf(stderr, "porttrace: %d event%s (%d alloc, %d release, %d fail), %d lost, %s\n",
+		stats.Events, plural(int(stats.Events)), stats.Allocs, stats.Releases, stats.Fails, stats.Lost, output.Duration(stats.Duration))
+	if stats.Lost > 0 {
+		fmt.Fprintf(stderr, "porttrace: %d events were dropped in the kernel because the ring buffer was full: raise --buffer (now %dM)\n",
+			stats.Lost, cfg.BufferSize>>20)
+	}
+	var recErr error
+	if rec != nil {
+		recErr = rec.Close()
+		if n := rec.Dropped(); n > 0 {
+			recErr = fmt.Errorf("%w (%d events were not written to %s)", recErr, n, cfg.Output)
+		}
+	}
+	return errors.Join(readErr, recErr)
+}
+
+func setColor(mode string, stdout io.Writer) {
+	switch mode {
+	case "always":
+		color.NoColor = false
+	case "never":
+		color.NoColor = true
+	default:
+		f, ok := stdout.(*os.File)
+		_, noColor := os.LookupEnv("NO_COLOR")
+		color.NoColor = noColor || !ok || !(isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) || os.Getenv("TERM") == "dumb"
+	}
+}
+
+func describeFilter(f *tracer.Filter) string {
+	s := f.String()
+	if s == "all" {
+		return "every ephemeral port"
+	}
+	return s
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// sink writes every event to stdout in the chosen format and, if recording,
+// to the file. stdout is flushed at once on a terminal and at least every
+// 200 ms otherwise.
+type sink struct {
+	mu     sync.Mutex
+	format string
+	w      *bufio.Writer
+	tty    bool
+	text   *output.Text
+	rec    *record.Writer
+	buf    []byte
+	done   chan struct{}
+	closed bool
+}
+
+func newSink(format string, stdout io.Writer, rec *record.Writer) *sink {
+	s := &sink{format: format, w: bufio.NewWriterSize(stdout, 64<<10), rec: rec, text: output.NewText(), done: make(chan struct{})}
+	if f, ok := stdout.(*os.File); ok {
+		s.tty = isatty.IsTerminal(f.Fd())
+	}
+	if format == "text" {
+		s.w.WriteString(output.Header() + "\n")
+	}
+	go func() {
+		tk := time.NewTicker(200 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-s.done:
+				return
+			case <-tk.C:
+				s.mu.Lock()
+				s.w.Flush()
+				s.mu.Unlock()
+			}
+		}
+	}()
+	return s
+}
+
+func (s *sink) write(e *tracer.Event) {
+	if s.rec != nil {
+		s.rec.Write(e)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if s.format == "json" {
+		s.buf = output.AppendJSON(s.buf[:0], e)
+		s.w.Write(s.buf)
+	} else if e.Kind != tracer.KindStart && e.Kind != tracer.KindStop {
+		s.w.WriteString(s.text.Line(e))
+		s.w.WriteByte('\n')
+	}
+	if s.tty {
+		s.w.Flush()
+	}
+}
+
+func (s *sink) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	close(s.done)
+	s.w.Flush()
+}
