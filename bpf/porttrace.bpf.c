@@ -16,6 +16,9 @@
  *       first one on a socket without a known port is the allocation.
  *   cgroup/connect4,6 + tracepoint syscalls/sys_exit_connect  UDP connect()
  *       autobinds after the last cgroup hook; the syscall exit sees the port.
+ *   tp_btf/tcp_destroy_sock  the full socket is freed with its port: the end
+ *       of holds that no state change closes (bind then close, or an
+ *       explicitly bound port).
  *   cgroup/sock_release  the holder let go (close, exit, last fd).
  *   tracepoint syscalls/sys_exit_{bind,sendto,sendmsg,sendmmsg}  errors no
  *       other hook sees: EADDRINUSE from bind, EAGAIN from UDP autobind.
@@ -131,12 +134,28 @@ int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 	}
 	si->flags &= ~SI_CONNECTING;
 
-	/* An explicitly bound port stays with the socket until it is closed. */
+	/* An explicitly bound port stays with the socket until it is
+	 * destroyed (tcp_destroy_sock below). */
 	__u8 locks = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_userlocks);
 	if ((locks & SOCK_BINDPORT_LOCK) && !(si->flags & SI_RELEASED))
 		return 0;
 	if (si->flags & SI_TRACKED)
 		emit(PT_KIND_RELEASE, si, left_state(sk, oldstate), 0);
+	si->flags &= ~(SI_TRACKED | SI_HAS_PORT);
+	return 0;
+}
+
+/* The full socket is freed: whatever port it still held goes back. This
+ * catches the sockets whose port outlives ->CLOSE (bound explicitly) and
+ * those that never left CLOSE (bind(0) then close), where no state change
+ * is traced. */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(pt_destroy, struct sock *sk)
+{
+	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, 0);
+	if (!si || !(si->flags & SI_TRACKED))
+		return 0;
+	emit(PT_KIND_RELEASE, si, TCP_CLOSE, 0);
 	si->flags &= ~(SI_TRACKED | SI_HAS_PORT);
 	return 0;
 }

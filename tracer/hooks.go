@@ -47,6 +47,10 @@ var portableTier = tier{
 			attach: func(t *Tracer) (link.Link, error) {
 				return link.AttachTracing(link.TracingOptions{Program: t.objs.PtState})
 			}},
+		{name: "tp_btf/tcp_destroy_sock", needs: "the tcp_destroy_sock tracepoint (Linux 5.2+) as a BTF-typed tracepoint",
+			attach: func(t *Tracer) (link.Link, error) {
+				return link.AttachTracing(link.TracingOptions{Program: t.objs.PtDestroy})
+			}},
 		cgroupHook("cgroup/sockops", func(p *porttracePrograms) *ebpf.Program { return p.PtSockops }, ebpf.AttachCGroupSockOps, "cgroup sock_ops programs with bpf_skc_to_tcp_sock (Linux 5.9+)"),
 		cgroupHook("cgroup/bind4", func(p *porttracePrograms) *ebpf.Program { return p.PtBind4 }, ebpf.AttachCGroupInet4Bind, "cgroup bind hooks (Linux 4.17+)"),
 		cgroupHook("cgroup/bind6", func(p *porttracePrograms) *ebpf.Program { return p.PtBind6 }, ebpf.AttachCGroupInet6Bind, "cgroup bind hooks (Linux 4.17+)"),

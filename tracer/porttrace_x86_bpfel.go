@@ -104,6 +104,7 @@ const (
 	porttraceProgPtBind6        = "pt_bind6"
 	porttraceProgPtConnect4     = "pt_connect4"
 	porttraceProgPtConnect6     = "pt_connect6"
+	porttraceProgPtDestroy      = "pt_destroy"
 	porttraceProgPtExisting     = "pt_existing"
 	porttraceProgPtExitBind     = "pt_exit_bind"
 	porttraceProgPtExitConnect  = "pt_exit_connect"
@@ -176,6 +177,7 @@ type porttraceProgramSpecs struct {
 	PtBind6        *ebpf.ProgramSpec `ebpf:"pt_bind6"`
 	PtConnect4     *ebpf.ProgramSpec `ebpf:"pt_connect4"`
 	PtConnect6     *ebpf.ProgramSpec `ebpf:"pt_connect6"`
+	PtDestroy      *ebpf.ProgramSpec `ebpf:"pt_destroy"`
 	PtExisting     *ebpf.ProgramSpec `ebpf:"pt_existing"`
 	PtExitBind     *ebpf.ProgramSpec `ebpf:"pt_exit_bind"`
 	PtExitConnect  *ebpf.ProgramSpec `ebpf:"pt_exit_connect"`
@@ -284,6 +286,7 @@ type porttracePrograms struct {
 	PtBind6        *ebpf.Program `ebpf:"pt_bind6"`
 	PtConnect4     *ebpf.Program `ebpf:"pt_connect4"`
 	PtConnect6     *ebpf.Program `ebpf:"pt_connect6"`
+	PtDestroy      *ebpf.Program `ebpf:"pt_destroy"`
 	PtExisting     *ebpf.Program `ebpf:"pt_existing"`
 	PtExitBind     *ebpf.Program `ebpf:"pt_exit_bind"`
 	PtExitConnect  *ebpf.Program `ebpf:"pt_exit_connect"`
@@ -305,6 +308,7 @@ func (p *porttracePrograms) Close() error {
 		p.PtBind6,
 		p.PtConnect4,
 		p.PtConnect6,
+		p.PtDestroy,
 		p.PtExisting,
 		p.PtExitBind,
 		p.PtExitConnect,

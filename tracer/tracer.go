@@ -47,6 +47,7 @@ type Tracer struct {
 	lostSeen  uint64
 	lastCheck time.Time
 	stopping  atomic.Bool
+	closed    atomic.Bool
 }
 
 // Open loads the BPF programs and attaches every hook. On error nothing is
@@ -214,6 +215,9 @@ func (t *Tracer) Existing() ([]Event, error) {
 // io.EOF; after Close it returns ErrClosed.
 func (t *Tracer) Read() (Event, error) {
 	for {
+		if t.closed.Load() {
+			return Event{}, ErrClosed
+		}
 		if time.Since(t.lastCheck) >= 100*time.Millisecond {
 			if e, ok := t.checkLost(); ok {
 				return e, nil
@@ -289,9 +293,11 @@ func (t *Tracer) checkLost() (Event, bool) {
 // order of Open. It is safe on a half-opened Tracer.
 func (t *Tracer) Close() error {
 	var errs []error
+	if t.closed.Swap(true) {
+		return nil
+	}
 	if t.reader != nil {
-		errs = append(errs, t.reader.Close())
-		t.reader = nil
+		errs = append(errs, t.reader.Close()) // wakes a blocked Read
 	}
 	for i := len(t.links) - 1; i >= 0; i-- {
 		errs = append(errs, t.links[i].Close())

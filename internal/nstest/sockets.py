@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Drive real sockets for porttrace's tests and print, as JSON lines, what the
+program itself saw: its pid and thread id, the ports it got, errno names, and
+monotonic timestamps around each call, so a test can hold the tracer to them.
+
+Usage: sockets.py SCENARIO [ARGS...]   (see the functions below)
+"""
+import errno
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+IP_BIND_ADDRESS_NO_PORT = 24
+
+
+def now():
+    return time.monotonic_ns()
+
+
+def say(**kw):
+    kw.setdefault("pid", os.getpid())
+    kw.setdefault("tid", threading.get_native_id())
+    print(json.dumps(kw), flush=True)
+
+
+def family_addr(fam, host):
+    """fam: 4, 6 or mapped (an AF_INET6 socket talking to an IPv4 address)."""
+    if fam == "4":
+        return socket.AF_INET, host
+    if fam == "mapped":
+        return socket.AF_INET6, "::ffff:" + host
+    return socket.AF_INET6, host
+
+
+def err_name(e):
+    return errno.errorcode.get(e.errno, str(e.errno))
+
+
+def tcp_connect(fam, host, port, hold_ms, style="close", no_port="no"):
+    """connect, hold, then end the way `style` says:
+    close     close() right away (the peer is still open: FIN_WAIT2)
+    shutdown  shutdown(SHUT_WR), wait for the peer's FIN, then close (TIME_WAIT)
+    peer      wait for the peer to close first, then close (CLOSE)"""
+    af, addr = family_addr(fam, host)
+    s = socket.socket(af, socket.SOCK_STREAM)
+    if no_port == "noport":
+        s.setsockopt(socket.SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        s.bind((addr, 0))
+    t0 = now()
+    try:
+        s.connect((addr, int(port)))
+    except OSError as e:
+        say(errno=err_name(e), t_call=t0)
+        s.close()
+        return
+    t1 = now()
+    lport = s.getsockname()[1]
+    time.sleep(int(hold_ms) / 1000)
+    if style == "shutdown":
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(4096):
+            pass
+        time.sleep(0.05)
+    elif style == "peer":
+        while s.recv(4096):
+            pass
+    t2 = now()
+    s.close()
+    say(port=lport, t_alloc=t1, t_release=t2)
+
+
+def udp(mode, fam, host, port, hold_ms):
+    """mode: sendto, sendmsg or connect; the socket is unbound before."""
+    af, addr = family_addr(fam, host)
+    s = socket.socket(af, socket.SOCK_DGRAM)
+    t0 = now()
+    try:
+        if mode == "sendto":
+            s.sendto(b"x", (addr, int(port)))
+        elif mode == "sendmsg":
+            s.sendmsg([b"x"], [], 0, (addr, int(port)))
+        else:
+            s.connect((addr, int(port)))
+    except OSError as e:
+        say(errno=err_name(e), t_call=t0)
+        s.close()
+        return
+    t1 = now()
+    lport = s.getsockname()[1]
+    time.sleep(int(hold_ms) / 1000)
+    t2 = now()
+    s.close()
+    say(port=lport, t_alloc=t1, t_release=t2)
+
+
+def bind(proto, fam, host, port, hold_ms):
+    """bind to port (0: the kernel picks), hold, close."""
+    af, addr = family_addr(fam, host)
+    s = socket.socket(af, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    t0 = now()
+    try:
+        s.bind((addr, int(port)))
+    except OSError as e:
+        say(errno=err_name(e), t_call=t0)
+        s.close()
+        return
+    t1 = now()
+    lport = s.getsockname()[1]
+    time.sleep(int(hold_ms) / 1000)
+    t2 = now()
+    s.close()
+    say(port=lport, t_alloc=t1, t_release=t2)
+
+
+def exhaust(kind, host, port):
+    """Take the only port of the range, then try for another: prints the
+    holder's port and the errno of the second attempt. kind: tcp-connect,
+    tcp-bind, udp-bind, udp-sendto, udp-connect."""
+    if kind.startswith("tcp"):
+        a = socket.socket()
+    else:
+        a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if kind == "tcp-connect":
+        a.connect((host, int(port)))
+    else:
+        a.bind((host, 0))
+    say(role="holder", port=a.getsockname()[1])
+    b = socket.socket() if kind.startswith("tcp") else socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    t0 = now()
+    try:
+        if kind == "tcp-connect":
+            b.connect((host, int(port)))
+        elif kind in ("tcp-bind", "udp-bind"):
+            b.bind((host, 0))
+        elif kind == "udp-sendto":
+            b.sendto(b"x", (host, int(port)))
+        else:
+            b.connect((host, int(port)))
+        say(role="second", port=b.getsockname()[1])
+    except OSError as e:
+        say(role="second", errno=err_name(e), t_call=t0)
+    b.close()
+    a.close()
+
+
+def hold(host, port):
+    """Take a TCP port by connect and a UDP port by bind(0), report them, and
+    keep them until a line arrives on stdin."""
+    t = socket.create_connection((host, int(port)))
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind((host, 0))
+    say(tcp=t.getsockname()[1], udp=u.getsockname()[1])
+    sys.stdin.readline()
+    t2 = now()
+    t.close()
+    u.close()
+    say(closed=True, t_release=t2)
+    sys.stdin.readline()
+
+
+def fork_share(host, port, hold_ms):
+    """The parent gets a UDP port by sendto, forks, and closes its fd at once;
+    the child keeps the socket hold_ms longer, then exits without closing it:
+    the port goes with the last fd, at the child's exit."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.sendto(b"x", (host, int(port)))
+    t1 = now()
+    lport = s.getsockname()[1]
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(r)
+        time.sleep(int(hold_ms) / 1000)
+        os.write(w, str(now()).encode())
+        os._exit(0)
+    os.close(w)
+    s.close()
+    t_exit = int(os.read(r, 64))
+    os.waitpid(child, 0)
+    say(port=lport, child=child, t_alloc=t1, t_release=t_exit)
+
+
+def exit_holding(host, port, hold_ms):
+    """Connect, then exit without closing: the kernel closes at exit."""
+    s = socket.create_connection((host, int(port)))
+    t1 = now()
+    say(port=s.getsockname()[1], t_alloc=t1)
+    time.sleep(int(hold_ms) / 1000)
+    os._exit(0)
+
+
+def main():
+    scen, args = sys.argv[1], sys.argv[2:]
+    {
+        "tcp-connect": tcp_connect,
+        "udp": udp,
+        "bind": bind,
+        "exhaust": exhaust,
+        "hold": hold,
+        "fork-share": fork_share,
+        "exit-holding": exit_holding,
+    }[scen](*args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+package tracer_test
+
+import (
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/porttrace/porttrace/internal/nstest"
+	"github.com/porttrace/porttrace/tracer"
+)
+
+// session is a tracer attached for one test, its events on a channel.
+type session struct {
+	t  *testing.T
+	tr *tracer.Tracer
+	ch chan tracer.Event
+}
+
+func openTracer(t *testing.T, opts tracer.Options) *session {
+	t.Helper()
+	nstest.RequireRoot(t)
+	tr, err := tracer.Open(opts)
+	if err != nil {
+		t.Fatalf("open tracer: %v", err)
+	}
+	s := &session{t: t, tr: tr, ch: make(chan tracer.Event, 1<<16)}
+	t.Cleanup(func() { tr.Close() })
+	return s
+}
+
+// start begins reading events; call it once.
+func (s *session) start() *session {
+	go func() {
+		defer close(s.ch)
+		for {
+			e, err := s.tr.Read()
+			if errors.Is(err, io.EOF) || errors.Is(err, tracer.ErrClosed) {
+				return
+			}
+			if err != nil {
+				s.t.Errorf("read: %v", err)
+				return
+			}
+			s.ch <- e
+		}
+	}()
+	return s
+}
+
+// find waits for the first event that matches, skipping others.
+func (s *session) find(what string, match func(*tracer.Event) bool) tracer.Event {
+	s.t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case e, ok := <-s.ch:
+			if !ok {
+				s.t.Fatalf("tracer stopped before %s", what)
+			}
+			if match(&e) {
+				return e
+			}
+		case <-deadline:
+			s.t.Fatalf("no %s within 5s", what)
+		}
+	}
+}
+
+// none checks that nothing matching arrives within d.
+func (s *session) none(what string, d time.Duration, match func(*tracer.Event) bool) {
+	s.t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case e, ok := <-s.ch:
+			if !ok {
+				return
+			}
+			if match(&e) {
+				s.t.Fatalf("unexpected %s: %+v", what, e)
+			}
+		case <-deadline:
+			return
+		}
+	}
+}
+
+// in matches events of kind k in namespace ns on port (0: any port).
+func in(ns *nstest.Netns, k tracer.Kind, port uint16) func(*tracer.Event) bool {
+	return func(e *tracer.Event) bool {
+		return e.NetNS == ns.Inode && e.Kind == k && (port == 0 || e.Port == port)
+	}
+}
+
+type want struct {
+	pid, tid  int64
+	port      uint16
+	proto     tracer.Proto
+	family    tracer.Family
+	via       tracer.Via
+	ephemeral bool
+	comm      string
+}
+
+func (s *session) check(e tracer.Event, ns *nstest.Netns, w want) {
+	s.t.Helper()
+	if int64(e.PID) != w.pid {
+		s.t.Errorf("%s pid = %d, want %d (%+v)", e.Kind, e.PID, w.pid, e)
+	}
+	if w.tid != 0 && int64(e.TID) != w.tid {
+		s.t.Errorf("%s tid = %d, want %d", e.Kind, e.TID, w.tid)
+	}
+	if e.Port != w.port {
+		s.t.Errorf("%s port = %d, want %d", e.Kind, e.Port, w.port)
+	}
+	if e.Proto != w.proto {
+		s.t.Errorf("%s proto = %s, want %s", e.Kind, e.Proto, w.proto)
+	}
+	if e.Family != w.family {
+		s.t.Errorf("%s family = %s, want %s", e.Kind, e.Family, w.family)
+	}
+	if e.Via != w.via {
+		s.t.Errorf("%s via = %s, want %s", e.Kind, e.Via, w.via)
+	}
+	if e.Ephemeral != w.ephemeral {
+		s.t.Errorf("%s ephemeral = %v, want %v", e.Kind, e.Ephemeral, w.ephemeral)
+	}
+	if w.comm != "" && e.Comm != w.comm {
+		s.t.Errorf("%s comm = %q, want %q", e.Kind, e.Comm, w.comm)
+	}
+	if e.NetNS != ns.Inode {
+		s.t.Errorf("%s netns = %d, want %d", e.Kind, e.NetNS, ns.Inode)
+	}
+}
+
+// checkHeld holds the release's held time to what the program measured
+// between the end of its allocating call and the start of its close: the
+// kernel's span encloses it, and exceeds it only by the two calls' own cost.
+func checkHeld(t *testing.T, e tracer.Event, r nstest.Report) {
+	t.Helper()
+	prog := time.Duration(r.Int("t_release") - r.Int("t_alloc"))
+	const slack = 30 * time.Millisecond
+	if e.Held < prog || e.Held > prog+slack {
+		t.Errorf("held = %v, the program held the port %v (allowed: up to %v more)", e.Held, prog, slack)
+	}
+}
