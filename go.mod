@@ -11,3 +11,5 @@ require (
 )
 
 require github.com/mattn/go-colorable v0.1.14 // indirect
+
+tool github.com/cilium/ebpf/cmd/bpf2go

@@ -73,26 +73,49 @@ struct {
 	__type(value, struct sock_info);
 } udp_conn SEC(".maps");
 
-/* A bind() or UDP connect() in flight, per thread: what was asked for, so a
- * failure seen at syscall exit can say what could not be had. */
+/* A bind() or UDP connect() in flight on a thread: what was asked for, so
+ * the syscall's exit can say what could not be had, or what was got. Kept in
+ * task storage: cheaper than a hash map on every bind(), and gone with the
+ * thread. */
+enum pending_what {
+	PENDING_NONE = 0,
+	PENDING_BIND = 1,
+	PENDING_UDP_CONNECT = 2,
+};
+
 struct pending {
 	struct sock_info si;
 	__u64 cookie;
+	__u8 what; /* enum pending_what */
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct pending);
-} pending_bind SEC(".maps");
+} pending SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct pending);
-} pending_udp SEC(".maps");
+static __always_inline struct pending *pending_new(__u8 what)
+{
+	struct pending *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
+						 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!p)
+		return NULL;
+	__builtin_memset(p, 0, sizeof(*p));
+	p->what = what;
+	return p;
+}
+
+/* The pending call of this thread if it is of kind what; it is consumed. */
+static __always_inline struct pending *pending_take(__u8 what)
+{
+	struct pending *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
+	if (!p || p->what != what)
+		return NULL;
+	p->what = PENDING_NONE;
+	return p;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -117,6 +140,10 @@ const volatile __u32 f_ncomms = 0;
 const volatile char f_comms[8][16] = {};
 const volatile __u8 f_proto = 0;   /* 0: any */
 const volatile __u16 f_family = 0; /* 0: any */
+
+/* Submitting without a wakeup spares every traced call an interrupt; the
+ * reader polls, and is woken only once this many bytes wait. */
+const volatile __u64 wakeup_bytes = 1 << 20;
 
 static __always_inline bool port_wanted(__u16 port)
 {
@@ -314,7 +341,8 @@ static __always_inline void emit(__u8 kind, const struct sock_info *si, __u8 sta
 	e->range_lo = si->range_lo;
 	e->range_hi = si->range_hi;
 	__builtin_memcpy(e->comm, si->comm, 16);
-	bpf_ringbuf_submit(e, 0);
+	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	bpf_ringbuf_submit(e, queued >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
 /* Record a fresh allocation on the socket and emit it if the filters want it. */

@@ -66,6 +66,11 @@ int pt_sockops(struct bpf_sock_ops *skops)
 	__u16 port = skops->local_port;
 	if (!port)
 		return 1;
+	if (!port_wanted(port)) {
+		si->flags |= SI_HAS_PORT;
+		si->flags &= ~SI_TRACKED;
+		return 1;
+	}
 	struct sock *sk = (struct sock *)tp;
 	owner_from_current(si);
 	si->proto = IPPROTO_TCP;
@@ -172,12 +177,14 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, bool v6)
 		si->req_port = bpf_ntohs(ctx->user_port);
 		si->flags |= SI_BIND_REQ;
 	}
-	struct pending p = {};
-	owner_from_current(&p.si);
-	p.si.family = sk->family;
-	p.si.proto = sk->protocol;
-	p.si.via = PT_VIA_BIND;
-	p.si.port = bpf_ntohs(ctx->user_port);
+	struct pending *p = pending_new(PENDING_BIND);
+	if (!p)
+		return 1;
+	owner_from_current(&p->si);
+	p->si.family = sk->family;
+	p->si.proto = sk->protocol;
+	p->si.via = PT_VIA_BIND;
+	p->si.port = bpf_ntohs(ctx->user_port);
 	__u32 ip6[4] = {};
 	if (v6) {
 		ip6[0] = ctx->user_ip6[0];
@@ -185,9 +192,8 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, bool v6)
 		ip6[2] = ctx->user_ip6[2];
 		ip6[3] = ctx->user_ip6[3];
 	}
-	sockaddr_into(&p.si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->user_ip4, ip6, 0, false);
-	net_info_caller(bpf_get_netns_cookie(ctx), &p.si);
-	bpf_map_update_elem(&pending_bind, &p.si.tid, &p, BPF_ANY);
+	sockaddr_into(&p->si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->user_ip4, ip6, 0, false);
+	net_info_caller(bpf_get_netns_cookie(ctx), &p->si);
 	return 1;
 }
 
@@ -210,7 +216,15 @@ static __always_inline int on_post_bind(struct bpf_sock *ctx, bool v6)
 		return 1;
 	if (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP)
 		return 1;
-	struct sock_info *si = bpf_sk_storage_get(&socks, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	struct sock_info *si;
+	if (f_ports_on && !port_wanted(port)) {
+		/* Not followed: only clear the bind request, if one was seen. */
+		si = bpf_sk_storage_get(&socks, ctx, 0, 0);
+		if (si)
+			si->flags = (si->flags & ~SI_BIND_REQ) | SI_HAS_PORT;
+		return 1;
+	}
+	si = bpf_sk_storage_get(&socks, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!si)
 		return 1;
 	bool ephemeral = (si->flags & SI_BIND_REQ) && si->req_port == 0;
@@ -249,13 +263,13 @@ int pt_post_bind6(struct bpf_sock *ctx)
 SEC("tracepoint/syscalls/sys_exit_bind")
 int pt_exit_bind(struct trace_event_raw_sys_exit *ctx)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending *p = bpf_map_lookup_elem(&pending_bind, &tid);
-	if (!p)
+	if (ctx->ret != -EADDRINUSE) {
+		pending_take(PENDING_BIND);
 		return 0;
-	if (ctx->ret == -EADDRINUSE && who_wanted(&p->si))
+	}
+	struct pending *p = pending_take(PENDING_BIND);
+	if (p && who_wanted(&p->si))
 		emit(PT_KIND_FAIL, &p->si, 0, EADDRINUSE);
-	bpf_map_delete_elem(&pending_bind, &tid);
 	return 0;
 }
 
@@ -272,7 +286,7 @@ static __always_inline int on_sendmsg(struct bpf_sock_addr *ctx, bool v6)
 	if (sk->protocol != IPPROTO_UDP)
 		return 1;
 	__u16 port = sk->src_port;
-	if (!port)
+	if (!port || !port_wanted(port))
 		return 1;
 	if (si && (si->flags & SI_UDP_CONNECT)) {
 		__u64 cookie = bpf_get_socket_cookie(ctx);
@@ -325,13 +339,15 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, bool v6)
 	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (si)
 		si->flags |= SI_UDP_CONNECT;
-	struct pending p = {};
-	p.cookie = bpf_get_socket_cookie(ctx);
-	owner_from_current(&p.si);
-	p.si.proto = IPPROTO_UDP;
-	p.si.family = sk->family;
-	p.si.via = PT_VIA_CONNECT;
-	p.si.ephemeral = 1;
+	struct pending *p = pending_new(PENDING_UDP_CONNECT);
+	if (!p)
+		return 1;
+	p->cookie = bpf_get_socket_cookie(ctx);
+	owner_from_current(&p->si);
+	p->si.proto = IPPROTO_UDP;
+	p->si.family = sk->family;
+	p->si.via = PT_VIA_CONNECT;
+	p->si.ephemeral = 1;
 	__u32 rip6[4] = {};
 	if (v6) {
 		rip6[0] = ctx->user_ip6[0];
@@ -339,9 +355,8 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, bool v6)
 		rip6[2] = ctx->user_ip6[2];
 		rip6[3] = ctx->user_ip6[3];
 	}
-	sockaddr_into(&p.si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->user_ip4, rip6, ctx->user_port, true);
-	net_info_caller(bpf_get_netns_cookie(ctx), &p.si);
-	bpf_map_update_elem(&pending_udp, &p.si.tid, &p, BPF_ANY);
+	sockaddr_into(&p->si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->user_ip4, rip6, ctx->user_port, true);
+	net_info_caller(bpf_get_netns_cookie(ctx), &p->si);
 	return 1;
 }
 
@@ -360,8 +375,7 @@ int pt_connect6(struct bpf_sock_addr *ctx)
 SEC("tracepoint/syscalls/sys_exit_connect")
 int pt_exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending *p = bpf_map_lookup_elem(&pending_udp, &tid);
+	struct pending *p = pending_take(PENDING_UDP_CONNECT);
 	if (!p)
 		return 0;
 	long ret = ctx->ret;
@@ -394,7 +408,6 @@ int pt_exit_connect(struct trace_event_raw_sys_exit *ctx)
 			bpf_map_update_elem(&udp_conn, &cookie, si, BPF_ANY);
 		}
 	}
-	bpf_map_delete_elem(&pending_udp, &tid);
 	return 0;
 }
 

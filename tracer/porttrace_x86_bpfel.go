@@ -17,6 +17,8 @@ type porttracePending struct {
 	_      structs.HostLayout
 	Si     porttraceSockInfo
 	Cookie uint64
+	What   uint8
+	_      [7]byte
 }
 
 type porttracePtEvent struct {
@@ -96,8 +98,7 @@ type porttraceSockInfo struct {
 const (
 	porttraceMapEvents          = "events"
 	porttraceMapLostEvents      = "lost_events"
-	porttraceMapPendingBind     = "pending_bind"
-	porttraceMapPendingUdp      = "pending_udp"
+	porttraceMapPending         = "pending"
 	porttraceMapSocks           = "socks"
 	porttraceMapUdpConn         = "udp_conn"
 	porttraceProgPtBind4        = "pt_bind4"
@@ -129,6 +130,7 @@ const (
 	porttraceVarUnusedPtEvent   = "unused_pt_event"
 	porttraceVarUnusedPtKind    = "unused_pt_kind"
 	porttraceVarUnusedPtVia     = "unused_pt_via"
+	porttraceVarWakeupBytes     = "wakeup_bytes"
 )
 
 // loadPorttrace returns the embedded CollectionSpec for porttrace.
@@ -197,12 +199,11 @@ type porttraceProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type porttraceMapSpecs struct {
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	LostEvents  *ebpf.MapSpec `ebpf:"lost_events"`
-	PendingBind *ebpf.MapSpec `ebpf:"pending_bind"`
-	PendingUdp  *ebpf.MapSpec `ebpf:"pending_udp"`
-	Socks       *ebpf.MapSpec `ebpf:"socks"`
-	UdpConn     *ebpf.MapSpec `ebpf:"udp_conn"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	LostEvents *ebpf.MapSpec `ebpf:"lost_events"`
+	Pending    *ebpf.MapSpec `ebpf:"pending"`
+	Socks      *ebpf.MapSpec `ebpf:"socks"`
+	UdpConn    *ebpf.MapSpec `ebpf:"udp_conn"`
 }
 
 // porttraceVariableSpecs contains global variables before they are loaded into the kernel.
@@ -220,6 +221,7 @@ type porttraceVariableSpecs struct {
 	UnusedPtEvent *ebpf.VariableSpec `ebpf:"unused_pt_event"`
 	UnusedPtKind  *ebpf.VariableSpec `ebpf:"unused_pt_kind"`
 	UnusedPtVia   *ebpf.VariableSpec `ebpf:"unused_pt_via"`
+	WakeupBytes   *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // porttraceObjects contains all objects after they have been loaded into the kernel.
@@ -242,20 +244,18 @@ func (o *porttraceObjects) Close() error {
 //
 // It can be passed to loadPorttraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type porttraceMaps struct {
-	Events      *ebpf.Map `ebpf:"events"`
-	LostEvents  *ebpf.Map `ebpf:"lost_events"`
-	PendingBind *ebpf.Map `ebpf:"pending_bind"`
-	PendingUdp  *ebpf.Map `ebpf:"pending_udp"`
-	Socks       *ebpf.Map `ebpf:"socks"`
-	UdpConn     *ebpf.Map `ebpf:"udp_conn"`
+	Events     *ebpf.Map `ebpf:"events"`
+	LostEvents *ebpf.Map `ebpf:"lost_events"`
+	Pending    *ebpf.Map `ebpf:"pending"`
+	Socks      *ebpf.Map `ebpf:"socks"`
+	UdpConn    *ebpf.Map `ebpf:"udp_conn"`
 }
 
 func (m *porttraceMaps) Close() error {
 	return _PorttraceClose(
 		m.Events,
 		m.LostEvents,
-		m.PendingBind,
-		m.PendingUdp,
+		m.Pending,
 		m.Socks,
 		m.UdpConn,
 	)
@@ -276,6 +276,7 @@ type porttraceVariables struct {
 	UnusedPtEvent *ebpf.Variable `ebpf:"unused_pt_event"`
 	UnusedPtKind  *ebpf.Variable `ebpf:"unused_pt_kind"`
 	UnusedPtVia   *ebpf.Variable `ebpf:"unused_pt_via"`
+	WakeupBytes   *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // porttracePrograms contains all programs after they have been loaded into the kernel.

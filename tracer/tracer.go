@@ -81,6 +81,9 @@ func Open(opts Options) (t *Tracer, err error) {
 		return nil, fmt.Errorf("ring buffer size %d is not a power of two of at least %d bytes", size, os.Getpagesize())
 	}
 	spec.Maps["events"].MaxEntries = uint32(size)
+	if err := spec.Variables["wakeup_bytes"].Set(uint64(size / 8)); err != nil {
+		return nil, fmt.Errorf("set wakeup threshold: %w", err)
+	}
 
 	t = &Tracer{tier: portableTier.name, offset: monoToWall()}
 	defer func() {

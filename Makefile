@@ -1,0 +1,40 @@
+# porttrace — build, test, regenerate, benchmark.
+# Works under sudo, whose PATH usually lacks Go: fall back to /usr/local/go.
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+CLANG ?= clang-14
+BIN := bin/porttrace
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -s -w -X github.com/porttrace/porttrace/internal/cli.version=$(VERSION)
+
+.PHONY: all build test unit bench generate check-generated fuzz clean
+
+all: build
+
+# The BPF objects are committed: building needs Go only.
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/porttrace
+
+# Every test: the real-kernel ones need root and skip without it, saying why.
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m ./...
+
+# Only the tests that need neither root nor a kernel.
+unit:
+	$(GO) test -count=1 -run 'Unit|Parse|Format|JSON|Text|Decode|Flag' ./...
+
+# Overhead of tracing on fixed socket loops, bare and traced in one run.
+bench: build
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 20000x -timeout 30m ./internal/bench -args -porttrace $(CURDIR)/$(BIN)
+
+# Regenerate the BPF objects and their Go bindings with the pinned clang.
+generate:
+	@command -v $(CLANG) >/dev/null || { echo "$(CLANG) not found: apt-get install clang-14 llvm-14"; exit 1; }
+	cd tracer && $(GO) generate ./...
+
+# CI: the committed objects must be exactly what the sources compile to.
+check-generated: generate
+	@git diff --exit-code --stat -- tracer/ || { echo "tracer/*_bpfel.* differ from what 'make generate' produces: run it and commit the result"; exit 1; }
+
+clean:
+	rm -rf bin
