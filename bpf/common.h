@@ -19,16 +19,14 @@
 #define EADDRINUSE 98
 #define EADDRNOTAVAIL 99
 #define SOCK_BINDPORT_LOCK 8
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
 
 /* sock_info.flags */
 #define SI_HAS_PORT (1 << 0)    /* the socket holds a port we know of */
 #define SI_TRACKED (1 << 1)     /* an alloc was emitted: a release is owed */
 #define SI_CONNECTING (1 << 2)  /* TCP CLOSE->SYN_SENT seen, tcp_connect() not yet */
 #define SI_RELEASED (1 << 3)    /* the last fd is gone (cgroup/sock_release) */
-#define SI_BIND_REQ (1 << 4)    /* cgroup/bind saw the requested port */
-#define SI_UDP_CONNECT (1 << 5) /* UDP connect() may have picked a port: see udp_conn */
+#define SI_BIND_REQ (1 << 4)    /* bind() asked, post_bind has not answered yet */
+#define SI_UDP_CONNECT (1 << 5) /* connect() on an unbound UDP socket, outcome unseen */
 
 /* What porttrace remembers about one socket, kept on the socket itself so it
  * is freed with it and a reused struct sock never inherits stale state. */
@@ -52,7 +50,7 @@ struct sock_info {
 	__u8 ephemeral;
 	__u8 proto;
 	__u8 ev_flags;
-	__u8 tracked; /* udp_conn entries only */
+	__u8 pad;
 	char comm[16];
 };
 
@@ -62,60 +60,6 @@ struct {
 	__type(key, int);
 	__type(value, struct sock_info);
 } socks SEC(".maps");
-
-/* UDP connect() picks its port after the last cgroup hook and before the
- * syscall returns; the syscall tracepoint that sees the port cannot use socket
- * storage, so those sockets are remembered by cookie until sock_release. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 131072);
-	__type(key, __u64);
-	__type(value, struct sock_info);
-} udp_conn SEC(".maps");
-
-/* A bind() or UDP connect() in flight on a thread: what was asked for, so
- * the syscall's exit can say what could not be had, or what was got. Kept in
- * task storage: cheaper than a hash map on every bind(), and gone with the
- * thread. */
-enum pending_what {
-	PENDING_NONE = 0,
-	PENDING_BIND = 1,
-	PENDING_UDP_CONNECT = 2,
-};
-
-struct pending {
-	struct sock_info si;
-	__u64 cookie;
-	__u8 what; /* enum pending_what */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct pending);
-} pending SEC(".maps");
-
-static __always_inline struct pending *pending_new(__u8 what)
-{
-	struct pending *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
-						 BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!p)
-		return NULL;
-	__builtin_memset(p, 0, sizeof(*p));
-	p->what = what;
-	return p;
-}
-
-/* The pending call of this thread if it is of kind what; it is consumed. */
-static __always_inline struct pending *pending_take(__u8 what)
-{
-	struct pending *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
-	if (!p || p->what != what)
-		return NULL;
-	p->what = PENDING_NONE;
-	return p;
-}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -241,25 +185,13 @@ static __always_inline void net_info(struct net *net, struct sock_info *si)
 	}
 }
 
-/* cgroup hooks only see a struct bpf_sock: take the namespace from the
- * calling task, and refuse it when the socket lives in another one. */
-static __always_inline void net_info_caller(__u64 sock_netns_cookie, struct sock_info *si)
+extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id) __ksym;
+
+/* cgroup hooks see a struct bpf_sock; the struct sock behind it, read-only,
+ * gives what that view leaves out (namespace, port at release). Linux 6.2+. */
+static __always_inline struct sock *sk_of(void *bpf_sk)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
-	struct net *net = BPF_CORE_READ(t, nsproxy, net_ns);
-	if (!net) {
-		si->ev_flags |= PT_EV_NETNS_UNKNOWN;
-		return;
-	}
-	if (bpf_core_field_exists(net->net_cookie)) {
-		__u64 c = 0;
-		bpf_core_read(&c, 8, &net->net_cookie);
-		if (c != sock_netns_cookie) {
-			si->ev_flags |= PT_EV_NETNS_UNKNOWN;
-			return;
-		}
-	}
-	net_info(net, si);
+	return bpf_rdonly_cast(bpf_sk, bpf_core_type_id_kernel(struct sock));
 }
 
 static __always_inline void map_v4(__u8 *dst, __u32 v4)
@@ -312,14 +244,15 @@ static __always_inline void sockaddr_into(struct sock_info *si, __u32 family,
 		si->rport = bpf_ntohs(port_be);
 }
 
-static __always_inline void emit(__u8 kind, const struct sock_info *si, __u8 state, __s32 err)
+/* Emit an event that happened at ts (0: now). */
+static __always_inline void emit_at(__u8 kind, const struct sock_info *si, __u8 state, __s32 err, __u64 ts)
 {
 	struct pt_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_lost();
 		return;
 	}
-	e->ts_ns = bpf_ktime_get_ns();
+	e->ts_ns = ts ? ts : bpf_ktime_get_ns();
 	e->alloc_ns = si->alloc_ns;
 	e->cgroup = si->cgroup;
 	e->pid = si->pid;
@@ -345,42 +278,31 @@ static __always_inline void emit(__u8 kind, const struct sock_info *si, __u8 sta
 	bpf_ringbuf_submit(e, queued >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
-/* Record a fresh allocation on the socket and emit it if the filters want it. */
-static __always_inline void alloc_commit(struct sock_info *si, __u16 port, __u8 via, bool ephemeral)
+static __always_inline void emit(__u8 kind, const struct sock_info *si, __u8 state, __s32 err)
+{
+	emit_at(kind, si, state, err, 0);
+}
+
+/* Record a fresh allocation, made at ts (0: now), on the socket and emit it
+ * if the filters want it. */
+static __always_inline void alloc_commit_at(struct sock_info *si, __u16 port, __u8 via, bool ephemeral, __u64 ts)
 {
 	si->port = port;
 	si->via = via;
 	si->ephemeral = ephemeral;
-	si->alloc_ns = bpf_ktime_get_ns();
+	si->alloc_ns = ts ? ts : bpf_ktime_get_ns();
 	si->flags |= SI_HAS_PORT;
 	si->flags &= ~SI_TRACKED;
 	bool wanted = ephemeral ? port_wanted(port) : (f_ports_on ? port_wanted(port) : in_range(si, port));
 	if (!wanted || !who_wanted(si))
 		return;
 	si->flags |= SI_TRACKED;
-	emit(PT_KIND_ALLOC, si, 0, 0);
+	emit_at(PT_KIND_ALLOC, si, 0, 0, si->alloc_ns);
 }
 
-/* The struct sock behind a file descriptor of the current task, or NULL if
- * the descriptor is not a socket. Plain reads: syscall tracepoints get no
- * BTF-typed pointers. */
-static __always_inline struct sock *sock_of_fd(int fd)
+static __always_inline void alloc_commit(struct sock_info *si, __u16 port, __u8 via, bool ephemeral)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
-	if (fd < 0 || (unsigned int)fd >= max)
-		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = NULL;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	if (!f)
-		return NULL;
-	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
-	if ((mode & S_IFMT) != S_IFSOCK)
-		return NULL;
-	struct socket *sock = BPF_CORE_READ(f, private_data);
-	return BPF_CORE_READ(sock, sk);
+	alloc_commit_at(si, port, via, ephemeral, 0);
 }
 
 #endif

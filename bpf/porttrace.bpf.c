@@ -10,26 +10,32 @@
  *       SYN_SENT->CLOSE before tcp_connect() is a failed port search; any
  *       ->CLOSE after the holder let go ends the hold, and the old state tells
  *       whether a TIME_WAIT/FIN_WAIT2 mini-socket took the port over.
- *   cgroup/bind4,6 + cgroup/post_bind4,6  what bind() asked for and what it
- *       got (bind to port 0, or an explicit port inside the range).
- *   cgroup/sendmsg4,6  runs after UDP autobind on sendto()/sendmsg(): the
- *       first one on a socket without a known port is the allocation.
- *   cgroup/connect4,6 + tracepoint syscalls/sys_exit_connect  UDP connect()
- *       autobinds after the last cgroup hook; the syscall exit sees the port.
  *   tp_btf/tcp_destroy_sock  the full socket is freed with its port: the end
  *       of holds that no state change closes (bind then close, or an
  *       explicitly bound port).
+ *   cgroup/bind4,6 + cgroup/post_bind4,6  what bind() asked for and what it
+ *       got (bind to port 0, or an explicit port inside the range). A bind
+ *       that post_bind never answers failed: it is reported when the socket
+ *       is closed or bound again (deferred, stamped with the bind's time).
+ *   tp_btf/sock_send_length  after every sendmsg: the first send of a UDP
+ *       socket with a port we do not know is its autobind (sendto/sendmsg),
+ *       or the first sign that connect() picked one; EAGAIN on an unbound
+ *       UDP socket is a failed autobind. Cheaper than cgroup/sendmsg, which
+ *       takes the socket lock on every send.
+ *   cgroup/connect4,6  a UDP connect() on an unbound socket: it autobinds
+ *       after this hook, and nothing runs when it returns, so the outcome is
+ *       reported at the first send or the release (deferred).
  *   cgroup/sock_release  the holder let go (close, exit, last fd).
- *   tracepoint syscalls/sys_exit_{bind,sendto,sendmsg,sendmmsg}  errors no
- *       other hook sees: EADDRINUSE from bind, EAGAIN from UDP autobind.
  *   iter/task_file  ports already held at start, with their process.
+ * No syscall tracepoints: enabling any of them slows every system call of
+ * every process (about 130 ns each on the CI machine).
  * Owners are taken only in process context and carried on the socket in
  * BPF_MAP_TYPE_SK_STORAGE: state changes that run in softirq never name a
  * process.
  *
- * Minimum kernel: 5.11 for sk storage from tp_btf and bpf_sock_from_file in
- * iterators; cgroup hooks need bpf_get_current_task_btf (base helpers for
- * CAP_PERFMON). Developed and tested on 6.18.
+ * Minimum kernel: 6.5 for tp_btf/sock_send_length; 6.2 for bpf_rdonly_cast
+ * in cgroup hooks; 5.11 for socket storage from tp_btf and
+ * bpf_sock_from_file in iterators. Developed and tested on 6.18.
  * Fallbacks: none inside this object; a later "precise" tier (fexit/kprobes
  * on inet_csk_get_port, udp_lib_get_port, __inet_hash_connect) is a separate
  * object chosen by the loader.
@@ -42,6 +48,7 @@ char LICENSE[] SEC("license") = "GPL";
 const struct pt_event *unused_pt_event __attribute__((unused));
 const enum pt_kind *unused_pt_kind __attribute__((unused));
 const enum pt_via *unused_pt_via __attribute__((unused));
+const enum pt_event_flags *unused_pt_event_flags __attribute__((unused));
 
 /* ---- TCP: connect() and listen() ---- */
 
@@ -167,24 +174,37 @@ int BPF_PROG(pt_destroy, struct sock *sk)
 
 /* ---- bind() ---- */
 
+/* A bind() that post_bind never answered did not get its port. */
+static __always_inline void bind_failed(struct sock_info *si)
+{
+	si->flags &= ~SI_BIND_REQ;
+	si->ev_flags = PT_EV_DEFERRED;
+	if (who_wanted(si))
+		emit_at(PT_KIND_FAIL, si, 0, EADDRINUSE, si->alloc_ns);
+	si->ev_flags = 0;
+}
+
 static __always_inline int on_bind(struct bpf_sock_addr *ctx, bool v6)
 {
 	struct bpf_sock *sk = ctx->sk;
 	if (!sk || (sk->protocol != IPPROTO_TCP && sk->protocol != IPPROTO_UDP))
 		return 1;
 	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (si) {
-		si->req_port = bpf_ntohs(ctx->user_port);
-		si->flags |= SI_BIND_REQ;
-	}
-	struct pending *p = pending_new(PENDING_BIND);
-	if (!p)
-		return 1;
-	owner_from_current(&p->si);
-	p->si.family = sk->family;
-	p->si.proto = sk->protocol;
-	p->si.via = PT_VIA_BIND;
-	p->si.port = bpf_ntohs(ctx->user_port);
+	if (!si || (si->flags & SI_HAS_PORT))
+		return 1; /* already bound: the kernel refuses with EINVAL */
+	if (si->flags & SI_BIND_REQ)
+		bind_failed(si); /* a retry: the last attempt failed */
+	__u16 req = bpf_ntohs(ctx->user_port);
+	if (req && req < 1024)
+		return 1; /* privileged ports fail for want of rights as often as of ports */
+	owner_from_current(si);
+	si->family = sk->family;
+	si->proto = sk->protocol;
+	si->via = PT_VIA_BIND;
+	si->port = req;
+	si->req_port = req;
+	si->rport = 0;
+	__builtin_memset(si->raddr, 0, 16);
 	__u32 ip6[4] = {};
 	if (v6) {
 		ip6[0] = ctx->user_ip6[0];
@@ -192,8 +212,10 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, bool v6)
 		ip6[2] = ctx->user_ip6[2];
 		ip6[3] = ctx->user_ip6[3];
 	}
-	sockaddr_into(&p->si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->user_ip4, ip6, 0, false);
-	net_info_caller(bpf_get_netns_cookie(ctx), &p->si);
+	sockaddr_into(si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->user_ip4, ip6, 0, false);
+	net_info(BPF_CORE_READ(sk_of(sk), __sk_common.skc_net.net), si);
+	si->alloc_ns = bpf_ktime_get_ns();
+	si->flags |= SI_BIND_REQ;
 	return 1;
 }
 
@@ -212,13 +234,17 @@ int pt_bind6(struct bpf_sock_addr *ctx)
 static __always_inline int on_post_bind(struct bpf_sock *ctx, bool v6)
 {
 	__u16 port = ctx->src_port;
-	if (!port) /* IP_BIND_ADDRESS_NO_PORT: connect() will pick it */
+	if (!port) { /* IP_BIND_ADDRESS_NO_PORT: connect() will pick it */
+		struct sock_info *si = bpf_sk_storage_get(&socks, ctx, 0, 0);
+		if (si)
+			si->flags &= ~SI_BIND_REQ;
 		return 1;
+	}
 	if (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP)
 		return 1;
 	struct sock_info *si;
 	if (f_ports_on && !port_wanted(port)) {
-		/* Not followed: only clear the bind request, if one was seen. */
+		/* Not followed: only answer the bind request, if one was seen. */
 		si = bpf_sk_storage_get(&socks, ctx, 0, 0);
 		if (si)
 			si->flags = (si->flags & ~SI_BIND_REQ) | SI_HAS_PORT;
@@ -243,7 +269,7 @@ static __always_inline int on_post_bind(struct bpf_sock *ctx, bool v6)
 		ip6[3] = ctx->src_ip6[3];
 	}
 	sockaddr_into(si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->src_ip4, ip6, 0, false);
-	net_info_caller(bpf_get_netns_cookie(ctx), si);
+	net_info(BPF_CORE_READ(sk_of(ctx), __sk_common.skc_net.net), si);
 	alloc_commit(si, port, PT_VIA_BIND, ephemeral);
 	return 1;
 }
@@ -260,76 +286,17 @@ int pt_post_bind6(struct bpf_sock *ctx)
 	return on_post_bind(ctx, true);
 }
 
-SEC("tracepoint/syscalls/sys_exit_bind")
-int pt_exit_bind(struct trace_event_raw_sys_exit *ctx)
-{
-	if (ctx->ret != -EADDRINUSE) {
-		pending_take(PENDING_BIND);
-		return 0;
-	}
-	struct pending *p = pending_take(PENDING_BIND);
-	if (p && who_wanted(&p->si))
-		emit(PT_KIND_FAIL, &p->si, 0, EADDRINUSE);
-	return 0;
-}
+/* ---- UDP: connect() ---- */
 
-/* ---- UDP: sendto()/sendmsg() autobind ---- */
-
-static __always_inline int on_sendmsg(struct bpf_sock_addr *ctx, bool v6)
+/* connect() on an unbound UDP socket autobinds right after this hook. */
+static __always_inline void udp_connect_failed(struct sock_info *si)
 {
-	struct bpf_sock *sk = ctx->sk;
-	if (!sk)
-		return 1;
-	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, 0);
-	if (si && (si->flags & SI_HAS_PORT))
-		return 1; /* the hot path: a socket whose port we know */
-	if (sk->protocol != IPPROTO_UDP)
-		return 1;
-	__u16 port = sk->src_port;
-	if (!port || !port_wanted(port))
-		return 1;
-	if (si && (si->flags & SI_UDP_CONNECT)) {
-		__u64 cookie = bpf_get_socket_cookie(ctx);
-		if (bpf_map_lookup_elem(&udp_conn, &cookie)) {
-			si->flags |= SI_HAS_PORT; /* connect() picked it */
-			return 1;
-		}
-	}
-	si = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!si)
-		return 1;
-	owner_from_current(si);
-	si->proto = IPPROTO_UDP;
-	si->family = sk->family;
+	si->flags &= ~SI_UDP_CONNECT;
+	si->ev_flags = PT_EV_DEFERRED;
+	if (who_wanted(si))
+		emit_at(PT_KIND_FAIL, si, 0, EAGAIN, si->alloc_ns);
 	si->ev_flags = 0;
-	__u32 lip6[4] = {sk->src_ip6[0], sk->src_ip6[1], sk->src_ip6[2], sk->src_ip6[3]};
-	sockaddr_into(si, sk->family, sk->src_ip4, lip6, 0, false);
-	__u32 rip6[4] = {};
-	if (v6) {
-		rip6[0] = ctx->user_ip6[0];
-		rip6[1] = ctx->user_ip6[1];
-		rip6[2] = ctx->user_ip6[2];
-		rip6[3] = ctx->user_ip6[3];
-	}
-	sockaddr_into(si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->user_ip4, rip6, ctx->user_port, true);
-	net_info_caller(bpf_get_netns_cookie(ctx), si);
-	alloc_commit(si, port, PT_VIA_SENDMSG, true);
-	return 1;
 }
-
-SEC("cgroup/sendmsg4")
-int pt_sendmsg4(struct bpf_sock_addr *ctx)
-{
-	return on_sendmsg(ctx, false);
-}
-
-SEC("cgroup/sendmsg6")
-int pt_sendmsg6(struct bpf_sock_addr *ctx)
-{
-	return on_sendmsg(ctx, true);
-}
-
-/* ---- UDP: connect() autobind ---- */
 
 static __always_inline int on_connect(struct bpf_sock_addr *ctx, bool v6)
 {
@@ -337,17 +304,15 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, bool v6)
 	if (!sk || sk->protocol != IPPROTO_UDP || sk->src_port)
 		return 1;
 	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (si)
-		si->flags |= SI_UDP_CONNECT;
-	struct pending *p = pending_new(PENDING_UDP_CONNECT);
-	if (!p)
+	if (!si)
 		return 1;
-	p->cookie = bpf_get_socket_cookie(ctx);
-	owner_from_current(&p->si);
-	p->si.proto = IPPROTO_UDP;
-	p->si.family = sk->family;
-	p->si.via = PT_VIA_CONNECT;
-	p->si.ephemeral = 1;
+	if (si->flags & SI_UDP_CONNECT)
+		udp_connect_failed(si); /* still unbound after the last connect() */
+	owner_from_current(si);
+	si->proto = IPPROTO_UDP;
+	si->family = sk->family;
+	si->via = PT_VIA_CONNECT;
+	si->port = 0;
 	__u32 rip6[4] = {};
 	if (v6) {
 		rip6[0] = ctx->user_ip6[0];
@@ -355,8 +320,11 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, bool v6)
 		rip6[2] = ctx->user_ip6[2];
 		rip6[3] = ctx->user_ip6[3];
 	}
-	sockaddr_into(&p->si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->user_ip4, rip6, ctx->user_port, true);
-	net_info_caller(bpf_get_netns_cookie(ctx), &p->si);
+	__builtin_memset(si->laddr, 0, 16);
+	sockaddr_into(si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->user_ip4, rip6, ctx->user_port, true);
+	net_info(BPF_CORE_READ(sk_of(sk), __sk_common.skc_net.net), si);
+	si->alloc_ns = bpf_ktime_get_ns();
+	si->flags |= SI_UDP_CONNECT;
 	return 1;
 }
 
@@ -372,104 +340,100 @@ int pt_connect6(struct bpf_sock_addr *ctx)
 	return on_connect(ctx, true);
 }
 
-SEC("tracepoint/syscalls/sys_exit_connect")
-int pt_exit_connect(struct trace_event_raw_sys_exit *ctx)
+/* The local address a connected UDP socket got from its route. */
+static __always_inline void local_addr_from_sk(struct sock *sk, struct sock_info *si)
 {
-	struct pending *p = pending_take(PENDING_UDP_CONNECT);
-	if (!p)
-		return 0;
-	long ret = ctx->ret;
-	if (ret == -EAGAIN) {
-		if (who_wanted(&p->si))
-			emit(PT_KIND_FAIL, &p->si, 0, EAGAIN);
-	} else if (ret == 0) {
-		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-		struct sock *sk = sock_of_fd(PT_REGS_PARM1_CORE_SYSCALL(regs));
-		__u64 cookie = 0;
-		__u16 port = 0;
-		if (sk) {
-			cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
-			port = BPF_CORE_READ(sk, __sk_common.skc_num);
-		}
-		if (sk && port && cookie == p->cookie) {
-			struct sock_info *si = &p->si;
-			__u8 ip[16] = {};
-			if (si->family == AF_INET6) {
-				BPF_CORE_READ_INTO(&ip, sk, __sk_common.skc_v6_rcv_saddr);
-				if (is_v4_mapped(si->raddr))
-					map_v4(ip, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
-			} else {
-				__u32 l4 = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-				__builtin_memcpy(ip, &l4, 4);
-			}
-			__builtin_memcpy(si->laddr, ip, 16);
-			alloc_commit(si, port, PT_VIA_CONNECT, true);
-			si->tracked = (si->flags & SI_TRACKED) != 0;
-			bpf_map_update_elem(&udp_conn, &cookie, si, BPF_ANY);
-		}
+	__u32 l4 = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+	if (si->family == AF_INET6) {
+		BPF_CORE_READ_INTO(&si->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		if (is_v4_mapped(si->raddr))
+			map_v4(si->laddr, l4);
+	} else {
+		__builtin_memcpy(si->laddr, &l4, 4);
 	}
-	return 0;
 }
 
-/* ---- UDP autobind failures on send ---- */
+/* ---- UDP: the first send ---- */
 
-/* EAGAIN from a send is usually a full buffer; only an unbound UDP socket
- * means inet_autobind() found no port. */
-static __always_inline int on_exit_send(struct trace_event_raw_sys_exit *ctx, int kind)
+#define NR_SENDTO 44
+#define NR_SENDMSG 46
+#define NR_SENDMMSG 307
+
+/* Where a send was going, from the system call's arguments (sendto,
+ * sendmsg, sendmmsg); io_uring sends leave it unknown. */
+static __always_inline void dest_from_syscall(struct sock_info *si)
 {
-	if (ctx->ret != -EAGAIN)
-		return 0;
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	struct sock *sk = sock_of_fd(PT_REGS_PARM1_CORE_SYSCALL(regs));
-	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_num))
-		return 0;
-	if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_UDP)
-		return 0;
-	struct sock_info f = {};
-	owner_from_current(&f);
-	f.proto = IPPROTO_UDP;
-	f.via = PT_VIA_SENDMSG;
-	f.family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	net_info(BPF_CORE_READ(sk, __sk_common.skc_net.net), &f);
-
+	long nr = BPF_CORE_READ(regs, orig_ax);
 	void *uaddr = NULL;
-	if (kind == 0) { /* sendto(fd, buf, len, flags, addr, addrlen) */
+	if (nr == NR_SENDTO) {
 		uaddr = (void *)PT_REGS_PARM5_CORE_SYSCALL(regs);
-	} else { /* sendmsg(fd, msg, flags) / sendmmsg(fd, msgvec, ...) */
+	} else if (nr == NR_SENDMSG || nr == NR_SENDMMSG) {
+		/* struct mmsghdr starts with a struct user_msghdr */
 		struct user_msghdr *m = (void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
 		bpf_probe_read_user(&uaddr, sizeof(uaddr), &m->msg_name);
 	}
-	if (uaddr) {
-		struct sockaddr_in6 sa = {};
-		bpf_probe_read_user(&sa, sizeof(sa), uaddr);
-		if (sa.sin6_family == AF_INET6) {
-			sockaddr_into(&f, AF_INET6, 0, (__u32 *)&sa.sin6_addr, sa.sin6_port, true);
-		} else if (sa.sin6_family == AF_INET) {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&sa;
-			sockaddr_into(&f, AF_INET, s4->sin_addr.s_addr, NULL, s4->sin_port, true);
-		}
+	if (!uaddr)
+		return;
+	struct sockaddr_in6 sa = {};
+	bpf_probe_read_user(&sa, sizeof(sa), uaddr);
+	if (sa.sin6_family == AF_INET6) {
+		sockaddr_into(si, AF_INET6, 0, (__u32 *)&sa.sin6_addr, sa.sin6_port, true);
+	} else if (sa.sin6_family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&sa;
+		sockaddr_into(si, AF_INET, s4->sin_addr.s_addr, NULL, s4->sin_port, true);
 	}
-	if (who_wanted(&f))
-		emit(PT_KIND_FAIL, &f, 0, EAGAIN);
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(pt_send, struct sock *sk, int ret, int flags)
+{
+	if (BPF_CORE_READ_BITFIELD(sk, sk_protocol) != IPPROTO_UDP)
+		return 0;
+	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, 0);
+	if (si && (si->flags & SI_HAS_PORT))
+		return 0; /* the hot path: a socket whose port we know */
+	__u16 port = sk->__sk_common.skc_num;
+	if (!port) {
+		if (ret != -EAGAIN)
+			return 0;
+		/* EAGAIN is usually a full buffer; on an unbound socket it is
+		 * inet_autobind() finding no port. */
+		struct sock_info f = {};
+		owner_from_current(&f);
+		f.proto = IPPROTO_UDP;
+		f.via = PT_VIA_SENDMSG;
+		f.family = sk->__sk_common.skc_family;
+		net_info(sk->__sk_common.skc_net.net, &f);
+		dest_from_syscall(&f);
+		if (who_wanted(&f))
+			emit(PT_KIND_FAIL, &f, 0, EAGAIN);
+		return 0;
+	}
+	if (!port_wanted(port))
+		return 0;
+	if (!si)
+		si = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!si)
+		return 0;
+	if (si->flags & SI_UDP_CONNECT) {
+		/* connect() picked it; its caller and time are on the socket */
+		si->flags &= ~SI_UDP_CONNECT;
+		local_addr_from_sk(sk, si);
+		si->ev_flags = PT_EV_DEFERRED;
+		alloc_commit_at(si, port, PT_VIA_CONNECT, true, si->alloc_ns);
+		si->ev_flags = 0;
+		return 0;
+	}
+	owner_from_current(si);
+	si->proto = IPPROTO_UDP;
+	si->ev_flags = 0;
+	addrs_from_sk(sk, si);
+	net_info(sk->__sk_common.skc_net.net, si);
+	if (!si->rport)
+		dest_from_syscall(si);
+	alloc_commit(si, port, PT_VIA_SENDMSG, true);
 	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendto")
-int pt_exit_sendto(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_exit_send(ctx, 0);
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int pt_exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_exit_send(ctx, 1);
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendmmsg")
-int pt_exit_sendmmsg(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_exit_send(ctx, 1);
 }
 
 /* ---- release ---- */
@@ -481,18 +445,25 @@ int pt_sock_release(struct bpf_sock *ctx)
 	if (!si)
 		return 1;
 	si->flags |= SI_RELEASED;
-	if (ctx->protocol != IPPROTO_UDP)
-		return 1; /* TCP: the ->CLOSE state change ends the hold */
+	if (si->flags & SI_BIND_REQ)
+		bind_failed(si);
 	if (si->flags & SI_UDP_CONNECT) {
-		__u64 cookie = bpf_get_socket_cookie(ctx);
-		struct sock_info *c = bpf_map_lookup_elem(&udp_conn, &cookie);
-		if (c) {
-			if (c->tracked)
-				emit(PT_KIND_RELEASE, c, 0, 0);
-			bpf_map_delete_elem(&udp_conn, &cookie);
+		struct sock *sk = sk_of(ctx);
+		__u16 port = sk->__sk_common.skc_num;
+		if (!port) {
+			udp_connect_failed(si);
 			return 1;
 		}
+		/* connected, never sent on: the allocation shows only now */
+		si->flags &= ~SI_UDP_CONNECT;
+		local_addr_from_sk(sk, si);
+		si->ev_flags = PT_EV_DEFERRED;
+		if (port_wanted(port))
+			alloc_commit_at(si, port, PT_VIA_CONNECT, true, si->alloc_ns);
+		si->ev_flags = 0;
 	}
+	if (ctx->protocol != IPPROTO_UDP)
+		return 1; /* TCP: the ->CLOSE state change ends the hold */
 	if (si->flags & SI_TRACKED)
 		emit(PT_KIND_RELEASE, si, 0, 0);
 	si->flags &= ~(SI_TRACKED | SI_HAS_PORT);

@@ -23,9 +23,10 @@ enum pt_via {
 
 /* pt_event.flags */
 enum pt_event_flags {
-	/* the netns of a cgroup-hook event came from the calling task and
-	 * did not match the socket's: netns is 0 */
-	PT_EV_NETNS_UNKNOWN = 1,
+	/* seen after the fact: ts_ns is when the call was made, but no hook
+	 * runs when it returns, so the event was sent later (at the socket's
+	 * first send, its next call of the same kind, or its release) */
+	PT_EV_DEFERRED = 1,
 };
 
 /* One event on the ring buffer (and, for iter/task_file, in the seq file). */

@@ -53,6 +53,7 @@ func toEvent(raw *porttracePtEvent, monoToWall int64) (Event, error) {
 	e.RemoteAddr = addrOf(e.Family, raw.Raddr)
 	e.Via = Via(raw.Via)
 	e.Ephemeral = raw.Ephemeral != 0
+	e.Deferred = raw.Flags&uint8(porttracePtEventFlagsPT_EV_DEFERRED) != 0
 	e.PID = raw.Pid
 	e.TID = raw.Tid
 	e.UID = raw.Uid

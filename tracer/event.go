@@ -186,6 +186,9 @@ type Event struct {
 	RemotePort uint16
 	Via        Via
 	Ephemeral  bool // picked by the kernel from the ephemeral range
+	// Deferred: no hook runs when this call returns, so the event was seen
+	// later (first send, retry or close); Time is still when the call was made.
+	Deferred bool
 
 	PID      uint32 // process (thread group) that made the call; for release, the holder
 	TID      uint32

@@ -29,16 +29,6 @@ func cgroupHook(name string, prog func(*porttracePrograms) *ebpf.Program, typ eb
 	}}
 }
 
-func syscallExitHook(sys string, prog func(*porttracePrograms) *ebpf.Program) hook {
-	return hook{
-		name:  "tracepoint/syscalls/sys_exit_" + sys,
-		needs: "syscall tracepoints (CONFIG_FTRACE_SYSCALLS) and tracefs",
-		attach: func(t *Tracer) (link.Link, error) {
-			return link.Tracepoint("syscalls", "sys_exit_"+sys, prog(&t.objs.porttracePrograms), nil)
-		},
-	}
-}
-
 var portableTier = tier{
 	name: "portable",
 	hooks: []hook{
@@ -56,16 +46,13 @@ var portableTier = tier{
 		cgroupHook("cgroup/bind6", func(p *porttracePrograms) *ebpf.Program { return p.PtBind6 }, ebpf.AttachCGroupInet6Bind, "cgroup bind hooks (Linux 4.17+)"),
 		cgroupHook("cgroup/post_bind4", func(p *porttracePrograms) *ebpf.Program { return p.PtPostBind4 }, ebpf.AttachCGroupInet4PostBind, "cgroup post_bind hooks (Linux 4.17+)"),
 		cgroupHook("cgroup/post_bind6", func(p *porttracePrograms) *ebpf.Program { return p.PtPostBind6 }, ebpf.AttachCGroupInet6PostBind, "cgroup post_bind hooks (Linux 4.17+)"),
-		cgroupHook("cgroup/connect4", func(p *porttracePrograms) *ebpf.Program { return p.PtConnect4 }, ebpf.AttachCGroupInet4Connect, "cgroup connect hooks (Linux 4.17+)"),
-		cgroupHook("cgroup/connect6", func(p *porttracePrograms) *ebpf.Program { return p.PtConnect6 }, ebpf.AttachCGroupInet6Connect, "cgroup connect hooks (Linux 4.17+)"),
-		cgroupHook("cgroup/sendmsg4", func(p *porttracePrograms) *ebpf.Program { return p.PtSendmsg4 }, ebpf.AttachCGroupUDP4Sendmsg, "cgroup sendmsg hooks (Linux 4.18+)"),
-		cgroupHook("cgroup/sendmsg6", func(p *porttracePrograms) *ebpf.Program { return p.PtSendmsg6 }, ebpf.AttachCGroupUDP6Sendmsg, "cgroup sendmsg hooks (Linux 4.18+)"),
+		cgroupHook("cgroup/connect4", func(p *porttracePrograms) *ebpf.Program { return p.PtConnect4 }, ebpf.AttachCGroupInet4Connect, "cgroup connect hooks and bpf_rdonly_cast (Linux 6.2+)"),
+		cgroupHook("cgroup/connect6", func(p *porttracePrograms) *ebpf.Program { return p.PtConnect6 }, ebpf.AttachCGroupInet6Connect, "cgroup connect hooks and bpf_rdonly_cast (Linux 6.2+)"),
+		{name: "tp_btf/sock_send_length", needs: "the sock_send_length tracepoint (Linux 6.5+)",
+			attach: func(t *Tracer) (link.Link, error) {
+				return link.AttachTracing(link.TracingOptions{Program: t.objs.PtSend})
+			}},
 		cgroupHook("cgroup/sock_release", func(p *porttracePrograms) *ebpf.Program { return p.PtSockRelease }, ebpf.AttachCgroupInetSockRelease, "the cgroup sock_release hook (Linux 5.9+)"),
-		syscallExitHook("connect", func(p *porttracePrograms) *ebpf.Program { return p.PtExitConnect }),
-		syscallExitHook("bind", func(p *porttracePrograms) *ebpf.Program { return p.PtExitBind }),
-		syscallExitHook("sendto", func(p *porttracePrograms) *ebpf.Program { return p.PtExitSendto }),
-		syscallExitHook("sendmsg", func(p *porttracePrograms) *ebpf.Program { return p.PtExitSendmsg }),
-		syscallExitHook("sendmmsg", func(p *porttracePrograms) *ebpf.Program { return p.PtExitSendmmsg }),
 	},
 }
 

@@ -230,6 +230,9 @@ func TestUDP(t *testing.T) {
 					via: via, ephemeral: true, comm: "python3"}
 				a := s.find("alloc", in(ns, tracer.KindAlloc, port))
 				s.check(a, ns, w)
+				if a.Deferred != (mode == "connect") {
+					t.Errorf("deferred = %v: only a UDP connect() is seen after the fact", a.Deferred)
+				}
 				if a.RemotePort != udpSinkPort {
 					t.Errorf("rport = %d, want %d", a.RemotePort, udpSinkPort)
 				}
@@ -307,14 +310,15 @@ func TestFailures(t *testing.T) {
 		kind  string
 		proto tracer.Proto
 		via   tracer.Via
-		errno syscall.Errno
-		rport uint16
+		errno    syscall.Errno
+		rport    uint16
+		deferred bool // no hook sees the call return: reported at close, stamped with the call's time
 	}{
-		{"tcp-connect", tracer.TCP, tracer.ViaConnect, syscall.EADDRNOTAVAIL, drainPort},
-		{"tcp-bind", tracer.TCP, tracer.ViaBind, syscall.EADDRINUSE, 0},
-		{"udp-bind", tracer.UDP, tracer.ViaBind, syscall.EADDRINUSE, 0},
-		{"udp-sendto", tracer.UDP, tracer.ViaSendmsg, syscall.EAGAIN, udpSinkPort},
-		{"udp-connect", tracer.UDP, tracer.ViaConnect, syscall.EAGAIN, udpSinkPort},
+		{"tcp-connect", tracer.TCP, tracer.ViaConnect, syscall.EADDRNOTAVAIL, drainPort, false},
+		{"tcp-bind", tracer.TCP, tracer.ViaBind, syscall.EADDRINUSE, 0, true},
+		{"udp-bind", tracer.UDP, tracer.ViaBind, syscall.EADDRINUSE, 0, true},
+		{"udp-sendto", tracer.UDP, tracer.ViaSendmsg, syscall.EAGAIN, udpSinkPort, false},
+		{"udp-connect", tracer.UDP, tracer.ViaConnect, syscall.EAGAIN, udpSinkPort, true},
 	}
 	for _, c := range cases {
 		t.Run(c.kind, func(t *testing.T) {
@@ -329,6 +333,7 @@ func TestFailures(t *testing.T) {
 			if rport == 0 {
 				rport = udpSinkPort
 			}
+			start := time.Now()
 			rs := ns.Python(t, nstest.Script(), "exhaust", c.kind, "127.0.0.1", fmt.Sprint(rport))
 			if len(rs) != 2 || rs[0].Int("port") != 40123 {
 				t.Fatalf("sockets.py exhaust %s: %v", c.kind, rs)
@@ -355,6 +360,13 @@ func TestFailures(t *testing.T) {
 			}
 			if f.Port != 0 {
 				t.Errorf("fail port = %d, want 0 (none was had)", f.Port)
+			}
+			if f.Deferred != c.deferred {
+				t.Errorf("fail deferred = %v, want %v", f.Deferred, c.deferred)
+			}
+			// The event carries the time of the failed call, not of its report.
+			if d := f.Time.Sub(start); d < 0 || d > 2*time.Second {
+				t.Errorf("fail time %v is %v after the scenario began", f.Time, d)
 			}
 			s.none("second fail", 200*time.Millisecond, in(ns, tracer.KindFail, 0))
 		})

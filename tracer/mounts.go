@@ -81,17 +81,3 @@ func cgroup2Root() (path string, note string, err error) {
 	}
 	return dir, "mounted cgroup2 at " + dir, nil
 }
-
-// ensureTracefs makes the syscall tracepoints reachable: they are attached
-// by an id that tracefs publishes.
-func ensureTracefs() (note string, err error) {
-	for _, p := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
-		if _, err := os.Stat(p + "/events"); err == nil {
-			return "", nil
-		}
-	}
-	if err := unix.Mount("nodev", "/sys/kernel/tracing", "tracefs", 0, ""); err != nil {
-		return "", fmt.Errorf("mount tracefs at /sys/kernel/tracing (it was not mounted): %w", err)
-	}
-	return "mounted tracefs at /sys/kernel/tracing", nil
-}

@@ -13,14 +13,6 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type porttracePending struct {
-	_      structs.HostLayout
-	Si     porttraceSockInfo
-	Cookie uint64
-	What   uint8
-	_      [7]byte
-}
-
 type porttracePtEvent struct {
 	_         structs.HostLayout
 	TsNs      uint64
@@ -47,6 +39,12 @@ type porttracePtEvent struct {
 	Comm      [16]int8
 	_         [4]byte
 }
+
+type porttracePtEventFlags uint32
+
+const (
+	porttracePtEventFlagsPT_EV_DEFERRED porttracePtEventFlags = 1
+)
 
 type porttracePtKind uint32
 
@@ -87,7 +85,7 @@ type porttraceSockInfo struct {
 	Ephemeral uint8
 	Proto     uint8
 	EvFlags   uint8
-	Tracked   uint8
+	Pad       uint8
 	Comm      [16]int8
 	_         [6]byte
 }
@@ -96,41 +94,34 @@ type porttraceSockInfo struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	porttraceMapEvents          = "events"
-	porttraceMapLostEvents      = "lost_events"
-	porttraceMapPending         = "pending"
-	porttraceMapSocks           = "socks"
-	porttraceMapUdpConn         = "udp_conn"
-	porttraceProgPtBind4        = "pt_bind4"
-	porttraceProgPtBind6        = "pt_bind6"
-	porttraceProgPtConnect4     = "pt_connect4"
-	porttraceProgPtConnect6     = "pt_connect6"
-	porttraceProgPtDestroy      = "pt_destroy"
-	porttraceProgPtExisting     = "pt_existing"
-	porttraceProgPtExitBind     = "pt_exit_bind"
-	porttraceProgPtExitConnect  = "pt_exit_connect"
-	porttraceProgPtExitSendmmsg = "pt_exit_sendmmsg"
-	porttraceProgPtExitSendmsg  = "pt_exit_sendmsg"
-	porttraceProgPtExitSendto   = "pt_exit_sendto"
-	porttraceProgPtPostBind4    = "pt_post_bind4"
-	porttraceProgPtPostBind6    = "pt_post_bind6"
-	porttraceProgPtSendmsg4     = "pt_sendmsg4"
-	porttraceProgPtSendmsg6     = "pt_sendmsg6"
-	porttraceProgPtSockRelease  = "pt_sock_release"
-	porttraceProgPtSockops      = "pt_sockops"
-	porttraceProgPtState        = "pt_state"
-	porttraceVarF_comms         = "f_comms"
-	porttraceVarF_family        = "f_family"
-	porttraceVarF_ncomms        = "f_ncomms"
-	porttraceVarF_npids         = "f_npids"
-	porttraceVarF_pids          = "f_pids"
-	porttraceVarF_ports         = "f_ports"
-	porttraceVarF_portsOn       = "f_ports_on"
-	porttraceVarF_proto         = "f_proto"
-	porttraceVarUnusedPtEvent   = "unused_pt_event"
-	porttraceVarUnusedPtKind    = "unused_pt_kind"
-	porttraceVarUnusedPtVia     = "unused_pt_via"
-	porttraceVarWakeupBytes     = "wakeup_bytes"
+	porttraceMapEvents             = "events"
+	porttraceMapLostEvents         = "lost_events"
+	porttraceMapSocks              = "socks"
+	porttraceProgPtBind4           = "pt_bind4"
+	porttraceProgPtBind6           = "pt_bind6"
+	porttraceProgPtConnect4        = "pt_connect4"
+	porttraceProgPtConnect6        = "pt_connect6"
+	porttraceProgPtDestroy         = "pt_destroy"
+	porttraceProgPtExisting        = "pt_existing"
+	porttraceProgPtPostBind4       = "pt_post_bind4"
+	porttraceProgPtPostBind6       = "pt_post_bind6"
+	porttraceProgPtSend            = "pt_send"
+	porttraceProgPtSockRelease     = "pt_sock_release"
+	porttraceProgPtSockops         = "pt_sockops"
+	porttraceProgPtState           = "pt_state"
+	porttraceVarF_comms            = "f_comms"
+	porttraceVarF_family           = "f_family"
+	porttraceVarF_ncomms           = "f_ncomms"
+	porttraceVarF_npids            = "f_npids"
+	porttraceVarF_pids             = "f_pids"
+	porttraceVarF_ports            = "f_ports"
+	porttraceVarF_portsOn          = "f_ports_on"
+	porttraceVarF_proto            = "f_proto"
+	porttraceVarUnusedPtEvent      = "unused_pt_event"
+	porttraceVarUnusedPtEventFlags = "unused_pt_event_flags"
+	porttraceVarUnusedPtKind       = "unused_pt_kind"
+	porttraceVarUnusedPtVia        = "unused_pt_via"
+	porttraceVarWakeupBytes        = "wakeup_bytes"
 )
 
 // loadPorttrace returns the embedded CollectionSpec for porttrace.
@@ -175,24 +166,18 @@ type porttraceSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type porttraceProgramSpecs struct {
-	PtBind4        *ebpf.ProgramSpec `ebpf:"pt_bind4"`
-	PtBind6        *ebpf.ProgramSpec `ebpf:"pt_bind6"`
-	PtConnect4     *ebpf.ProgramSpec `ebpf:"pt_connect4"`
-	PtConnect6     *ebpf.ProgramSpec `ebpf:"pt_connect6"`
-	PtDestroy      *ebpf.ProgramSpec `ebpf:"pt_destroy"`
-	PtExisting     *ebpf.ProgramSpec `ebpf:"pt_existing"`
-	PtExitBind     *ebpf.ProgramSpec `ebpf:"pt_exit_bind"`
-	PtExitConnect  *ebpf.ProgramSpec `ebpf:"pt_exit_connect"`
-	PtExitSendmmsg *ebpf.ProgramSpec `ebpf:"pt_exit_sendmmsg"`
-	PtExitSendmsg  *ebpf.ProgramSpec `ebpf:"pt_exit_sendmsg"`
-	PtExitSendto   *ebpf.ProgramSpec `ebpf:"pt_exit_sendto"`
-	PtPostBind4    *ebpf.ProgramSpec `ebpf:"pt_post_bind4"`
-	PtPostBind6    *ebpf.ProgramSpec `ebpf:"pt_post_bind6"`
-	PtSendmsg4     *ebpf.ProgramSpec `ebpf:"pt_sendmsg4"`
-	PtSendmsg6     *ebpf.ProgramSpec `ebpf:"pt_sendmsg6"`
-	PtSockRelease  *ebpf.ProgramSpec `ebpf:"pt_sock_release"`
-	PtSockops      *ebpf.ProgramSpec `ebpf:"pt_sockops"`
-	PtState        *ebpf.ProgramSpec `ebpf:"pt_state"`
+	PtBind4       *ebpf.ProgramSpec `ebpf:"pt_bind4"`
+	PtBind6       *ebpf.ProgramSpec `ebpf:"pt_bind6"`
+	PtConnect4    *ebpf.ProgramSpec `ebpf:"pt_connect4"`
+	PtConnect6    *ebpf.ProgramSpec `ebpf:"pt_connect6"`
+	PtDestroy     *ebpf.ProgramSpec `ebpf:"pt_destroy"`
+	PtExisting    *ebpf.ProgramSpec `ebpf:"pt_existing"`
+	PtPostBind4   *ebpf.ProgramSpec `ebpf:"pt_post_bind4"`
+	PtPostBind6   *ebpf.ProgramSpec `ebpf:"pt_post_bind6"`
+	PtSend        *ebpf.ProgramSpec `ebpf:"pt_send"`
+	PtSockRelease *ebpf.ProgramSpec `ebpf:"pt_sock_release"`
+	PtSockops     *ebpf.ProgramSpec `ebpf:"pt_sockops"`
+	PtState       *ebpf.ProgramSpec `ebpf:"pt_state"`
 }
 
 // porttraceMapSpecs contains maps before they are loaded into the kernel.
@@ -201,27 +186,26 @@ type porttraceProgramSpecs struct {
 type porttraceMapSpecs struct {
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	LostEvents *ebpf.MapSpec `ebpf:"lost_events"`
-	Pending    *ebpf.MapSpec `ebpf:"pending"`
 	Socks      *ebpf.MapSpec `ebpf:"socks"`
-	UdpConn    *ebpf.MapSpec `ebpf:"udp_conn"`
 }
 
 // porttraceVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type porttraceVariableSpecs struct {
-	F_comms       *ebpf.VariableSpec `ebpf:"f_comms"`
-	F_family      *ebpf.VariableSpec `ebpf:"f_family"`
-	F_ncomms      *ebpf.VariableSpec `ebpf:"f_ncomms"`
-	F_npids       *ebpf.VariableSpec `ebpf:"f_npids"`
-	F_pids        *ebpf.VariableSpec `ebpf:"f_pids"`
-	F_ports       *ebpf.VariableSpec `ebpf:"f_ports"`
-	F_portsOn     *ebpf.VariableSpec `ebpf:"f_ports_on"`
-	F_proto       *ebpf.VariableSpec `ebpf:"f_proto"`
-	UnusedPtEvent *ebpf.VariableSpec `ebpf:"unused_pt_event"`
-	UnusedPtKind  *ebpf.VariableSpec `ebpf:"unused_pt_kind"`
-	UnusedPtVia   *ebpf.VariableSpec `ebpf:"unused_pt_via"`
-	WakeupBytes   *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	F_comms            *ebpf.VariableSpec `ebpf:"f_comms"`
+	F_family           *ebpf.VariableSpec `ebpf:"f_family"`
+	F_ncomms           *ebpf.VariableSpec `ebpf:"f_ncomms"`
+	F_npids            *ebpf.VariableSpec `ebpf:"f_npids"`
+	F_pids             *ebpf.VariableSpec `ebpf:"f_pids"`
+	F_ports            *ebpf.VariableSpec `ebpf:"f_ports"`
+	F_portsOn          *ebpf.VariableSpec `ebpf:"f_ports_on"`
+	F_proto            *ebpf.VariableSpec `ebpf:"f_proto"`
+	UnusedPtEvent      *ebpf.VariableSpec `ebpf:"unused_pt_event"`
+	UnusedPtEventFlags *ebpf.VariableSpec `ebpf:"unused_pt_event_flags"`
+	UnusedPtKind       *ebpf.VariableSpec `ebpf:"unused_pt_kind"`
+	UnusedPtVia        *ebpf.VariableSpec `ebpf:"unused_pt_via"`
+	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // porttraceObjects contains all objects after they have been loaded into the kernel.
@@ -246,18 +230,14 @@ func (o *porttraceObjects) Close() error {
 type porttraceMaps struct {
 	Events     *ebpf.Map `ebpf:"events"`
 	LostEvents *ebpf.Map `ebpf:"lost_events"`
-	Pending    *ebpf.Map `ebpf:"pending"`
 	Socks      *ebpf.Map `ebpf:"socks"`
-	UdpConn    *ebpf.Map `ebpf:"udp_conn"`
 }
 
 func (m *porttraceMaps) Close() error {
 	return _PorttraceClose(
 		m.Events,
 		m.LostEvents,
-		m.Pending,
 		m.Socks,
-		m.UdpConn,
 	)
 }
 
@@ -265,42 +245,37 @@ func (m *porttraceMaps) Close() error {
 //
 // It can be passed to loadPorttraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type porttraceVariables struct {
-	F_comms       *ebpf.Variable `ebpf:"f_comms"`
-	F_family      *ebpf.Variable `ebpf:"f_family"`
-	F_ncomms      *ebpf.Variable `ebpf:"f_ncomms"`
-	F_npids       *ebpf.Variable `ebpf:"f_npids"`
-	F_pids        *ebpf.Variable `ebpf:"f_pids"`
-	F_ports       *ebpf.Variable `ebpf:"f_ports"`
-	F_portsOn     *ebpf.Variable `ebpf:"f_ports_on"`
-	F_proto       *ebpf.Variable `ebpf:"f_proto"`
-	UnusedPtEvent *ebpf.Variable `ebpf:"unused_pt_event"`
-	UnusedPtKind  *ebpf.Variable `ebpf:"unused_pt_kind"`
-	UnusedPtVia   *ebpf.Variable `ebpf:"unused_pt_via"`
-	WakeupBytes   *ebpf.Variable `ebpf:"wakeup_bytes"`
+	F_comms            *ebpf.Variable `ebpf:"f_comms"`
+	F_family           *ebpf.Variable `ebpf:"f_family"`
+	F_ncomms           *ebpf.Variable `ebpf:"f_ncomms"`
+	F_npids            *ebpf.Variable `ebpf:"f_npids"`
+	F_pids             *ebpf.Variable `ebpf:"f_pids"`
+	F_ports            *ebpf.Variable `ebpf:"f_ports"`
+	F_portsOn          *ebpf.Variable `ebpf:"f_ports_on"`
+	F_proto            *ebpf.Variable `ebpf:"f_proto"`
+	UnusedPtEvent      *ebpf.Variable `ebpf:"unused_pt_event"`
+	UnusedPtEventFlags *ebpf.Variable `ebpf:"unused_pt_event_flags"`
+	UnusedPtKind       *ebpf.Variable `ebpf:"unused_pt_kind"`
+	UnusedPtVia        *ebpf.Variable `ebpf:"unused_pt_via"`
+	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // porttracePrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadPorttraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type porttracePrograms struct {
-	PtBind4        *ebpf.Program `ebpf:"pt_bind4"`
-	PtBind6        *ebpf.Program `ebpf:"pt_bind6"`
-	PtConnect4     *ebpf.Program `ebpf:"pt_connect4"`
-	PtConnect6     *ebpf.Program `ebpf:"pt_connect6"`
-	PtDestroy      *ebpf.Program `ebpf:"pt_destroy"`
-	PtExisting     *ebpf.Program `ebpf:"pt_existing"`
-	PtExitBind     *ebpf.Program `ebpf:"pt_exit_bind"`
-	PtExitConnect  *ebpf.Program `ebpf:"pt_exit_connect"`
-	PtExitSendmmsg *ebpf.Program `ebpf:"pt_exit_sendmmsg"`
-	PtExitSendmsg  *ebpf.Program `ebpf:"pt_exit_sendmsg"`
-	PtExitSendto   *ebpf.Program `ebpf:"pt_exit_sendto"`
-	PtPostBind4    *ebpf.Program `ebpf:"pt_post_bind4"`
-	PtPostBind6    *ebpf.Program `ebpf:"pt_post_bind6"`
-	PtSendmsg4     *ebpf.Program `ebpf:"pt_sendmsg4"`
-	PtSendmsg6     *ebpf.Program `ebpf:"pt_sendmsg6"`
-	PtSockRelease  *ebpf.Program `ebpf:"pt_sock_release"`
-	PtSockops      *ebpf.Program `ebpf:"pt_sockops"`
-	PtState        *ebpf.Program `ebpf:"pt_state"`
+	PtBind4       *ebpf.Program `ebpf:"pt_bind4"`
+	PtBind6       *ebpf.Program `ebpf:"pt_bind6"`
+	PtConnect4    *ebpf.Program `ebpf:"pt_connect4"`
+	PtConnect6    *ebpf.Program `ebpf:"pt_connect6"`
+	PtDestroy     *ebpf.Program `ebpf:"pt_destroy"`
+	PtExisting    *ebpf.Program `ebpf:"pt_existing"`
+	PtPostBind4   *ebpf.Program `ebpf:"pt_post_bind4"`
+	PtPostBind6   *ebpf.Program `ebpf:"pt_post_bind6"`
+	PtSend        *ebpf.Program `ebpf:"pt_send"`
+	PtSockRelease *ebpf.Program `ebpf:"pt_sock_release"`
+	PtSockops     *ebpf.Program `ebpf:"pt_sockops"`
+	PtState       *ebpf.Program `ebpf:"pt_state"`
 }
 
 func (p *porttracePrograms) Close() error {
@@ -311,15 +286,9 @@ func (p *porttracePrograms) Close() error {
 		p.PtConnect6,
 		p.PtDestroy,
 		p.PtExisting,
-		p.PtExitBind,
-		p.PtExitConnect,
-		p.PtExitSendmmsg,
-		p.PtExitSendmsg,
-		p.PtExitSendto,
 		p.PtPostBind4,
 		p.PtPostBind6,
-		p.PtSendmsg4,
-		p.PtSendmsg6,
+		p.PtSend,
 		p.PtSockRelease,
 		p.PtSockops,
 		p.PtState,

@@ -36,6 +36,8 @@ var modes = []mode{
 	{"port", []string{"--port", "1"}}, // a port nobody uses
 }
 
+var extraMode = flag.String("mode", "", "an extra mode: porttrace flags, space-separated, e.g. '--skip-hook tracepoint/'")
+
 type result struct {
 	loop   string
 	median map[string]float64 // mode → ns/op
@@ -49,6 +51,9 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	if *extraMode != "" {
+		modes = append(modes, mode{"extra", strings.Fields(*extraMode)})
+	}
 	code := m.Run()
 	printTable()
 	os.Exit(code)
@@ -265,6 +270,9 @@ func printTable() {
 		bare, all, port := r.median["bare"], r.median["traced"], r.median["port"]
 		fmt.Fprintf(&b, "%-30s %10.0f %10.0f %+9.0f %7.3f %12.0f %+9.0f %7.3f %6d\n",
 			r.loop, bare, all, all-bare, all/bare, port, port-bare, port/bare, r.lost)
+		if x, ok := r.median["extra"]; ok {
+			fmt.Fprintf(&b, "%-30s %10s %10.0f %+9.0f %7.3f   (%s)\n", "", "extra:", x, x-bare, x/bare, *extraMode)
+		}
 	}
 	if atOnce != "" {
 		b.WriteString(atOnce + "\n")

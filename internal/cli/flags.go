@@ -25,6 +25,7 @@ type Config struct {
 	Color      string // auto, always, never
 	BufferSize int
 	NoExisting bool
+	SkipHooks  []string
 }
 
 // UsageError is a bad command line: exit status 2.
@@ -82,6 +83,8 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	col := fs.String("color", "auto", "colour the text output: `WHEN` is auto (on a terminal, unless NO_COLOR is set), always or never")
 	buf := fs.String("buffer", "8M", "kernel ring buffer `SIZE`: a power of two, e.g. 4M, 64M; raise it if events are lost")
 	noEx := fs.Bool("no-existing", false, "do not report the ports already held when tracing starts")
+	skip := fs.StringSlice("skip-hook", nil, "leave out hooks whose name starts with `PREFIX` (for measuring their cost)")
+	fs.MarkHidden("skip-hook")
 	help := fs.BoolP("help", "h", false, "show this help")
 	version := fs.Bool("version", false, "print the version")
 
@@ -163,6 +166,7 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	cfg.Force = *force
 	cfg.Duration = *dur
 	cfg.NoExisting = *noEx
+	cfg.SkipHooks = *skip
 	return cfg, 0, false
 }
 

@@ -47,6 +47,9 @@ func appendSocket(b []byte, e *tracer.Event) []byte {
 		b = append(b, `,"ephemeral":`...)
 		b = strconv.AppendBool(b, e.Ephemeral)
 	}
+	if e.Deferred {
+		b = append(b, `,"deferred":true`...)
+	}
 	b = appendUint(b, "pid", uint64(e.PID))
 	b = appendUint(b, "tid", uint64(e.TID))
 	b = appendStr(b, "comm", e.Comm)
