@@ -23,7 +23,7 @@ import (
 type Options struct {
 	Filter Filter
 	// BufferSize is the ring buffer size in bytes, a power of two and a
-	// multiple of the page size; 0 means 8 MiB.
+	// multiple of the page size; 0 means 32 MiB.
 	BufferSize int
 	// SkipHooks leaves out hooks whose name starts with one of these, to
 	// measure what each costs. What they alone see is then missed.
@@ -79,7 +79,7 @@ func Open(opts Options) (t *Tracer, err error) {
 	}
 	size := opts.BufferSize
 	if size == 0 {
-		size = 8 << 20
+		size = 32 << 20
 	}
 	if size < os.Getpagesize() || size&(size-1) != 0 {
 		return nil, fmt.Errorf("ring buffer size %d is not a power of two of at least %d bytes", size, os.Getpagesize())

@@ -59,10 +59,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// tracer is a running porttrace, its JSON output counted as it comes.
+// tracer is a running porttrace writing JSON Lines to a file. A file, not a
+// pipe: a reader in this process would compete with the loops for the CPU,
+// and porttrace would block on the pipe — measuring the reader, not it.
 type tracer struct {
 	cmd    *exec.Cmd
-	done   chan struct{}
+	exited chan struct{}
+	out    string
 	nsKey  []byte
 	inNS   uint64
 	stop   map[string]any
@@ -78,53 +81,69 @@ func startTracer(b testing.TB, ns *nstest.Netns, args []string) *tracer {
 	if _, err := os.Stat(bin); err != nil {
 		b.Fatalf("no porttrace binary at %s: run 'make build' or give -porttrace", bin)
 	}
-	t := &tracer{done: make(chan struct{}), nsKey: []byte(fmt.Sprintf(`"netns":%d`, ns.Inode))}
-	t.cmd = exec.Command(bin, append([]string{"--format", "json", "--no-existing"}, args...)...)
-	out, err := t.cmd.StdoutPipe()
+	t := &tracer{nsKey: []byte(fmt.Sprintf(`"netns":%d`, ns.Inode)), out: filepath.Join(b.TempDir(), "trace.jsonl")}
+	f, err := os.Create(t.out)
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer f.Close()
+	args = append(append([]string{"--format", "json", "--no-existing"}, strings.Fields(os.Getenv("PORTTRACE_BENCH_ARGS"))...), args...)
+	t.cmd = exec.Command(bin, args...)
+	t.cmd.Stdout = f
 	t.cmd.Stderr = &t.stderr
 	if err := t.cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	started := make(chan bool, 1)
-	go func() {
-		defer close(t.done)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		first := true
-		for sc.Scan() {
-			line := sc.Bytes()
-			if first {
-				started <- bytes.HasPrefix(line, []byte(`{"event":"start"`))
-				first = false
-				continue
-			}
-			if bytes.Contains(line, t.nsKey) {
-				t.inNS++
-			} else if bytes.HasPrefix(line, []byte(`{"event":"stop"`)) {
-				json.Unmarshal(line, &t.stop)
-			}
+	exited := make(chan struct{})
+	t.exited = exited
+	go func() { t.cmd.Wait(); close(exited) }()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if data, _ := os.ReadFile(t.out); bytes.HasPrefix(data, []byte(`{"event":"start"`)) && bytes.IndexByte(data, '\n') > 0 {
+			return t
 		}
-		if first {
-			started <- false
+		select {
+		case <-exited:
+			b.Fatalf("porttrace did not start: %s", t.stderr.String())
+		default:
 		}
-	}()
-	if !<-started {
-		t.cmd.Wait()
-		b.Fatalf("porttrace did not start: %s", t.stderr.String())
+		if time.Now().After(deadline) {
+			b.Fatalf("porttrace wrote no start event in 10s: %s", t.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return t
 }
 
-// finish stops porttrace and returns its lost count.
+// finish stops porttrace, counts the events of the loops' namespace, and
+// returns the lost count of its stop event.
 func (t *tracer) finish(b testing.TB) uint64 {
 	b.Helper()
 	t.cmd.Process.Signal(syscall.SIGINT)
-	<-t.done
-	if err := t.cmd.Wait(); err != nil {
-		b.Fatalf("porttrace: %v: %s", err, t.stderr.String())
+	select {
+	case <-t.exited:
+	case <-time.After(30 * time.Second):
+		t.cmd.Process.Kill()
+		b.Fatalf("porttrace did not stop within 30s of SIGINT")
+	}
+	if !t.cmd.ProcessState.Success() {
+		b.Fatalf("porttrace failed: %s: %s", t.cmd.ProcessState, t.stderr.String())
+	}
+	f, err := os.Open(t.out)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if bytes.Contains(line, t.nsKey) {
+			t.inNS++
+		} else if bytes.HasPrefix(line, []byte(`{"event":"stop"`)) {
+			json.Unmarshal(line, &t.stop)
+		}
+	}
+	if t.stop == nil {
+		b.Fatalf("porttrace wrote no stop event: %s", t.stderr.String())
 	}
 	lost, _ := t.stop["lost"].(float64)
 	return uint64(lost)

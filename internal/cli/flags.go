@@ -26,6 +26,7 @@ type Config struct {
 	BufferSize int
 	NoExisting bool
 	SkipHooks  []string
+	CPUProfile string
 }
 
 // UsageError is a bad command line: exit status 2.
@@ -81,10 +82,12 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	force := fs.Bool("force", false, "let --output replace an existing file")
 	dur := fs.DurationP("duration", "d", 0, "stop after `DURATION` (e.g. 30s, 10m); default: until Ctrl-C or SIGTERM")
 	col := fs.String("color", "auto", "colour the text output: `WHEN` is auto (on a terminal, unless NO_COLOR is set), always or never")
-	buf := fs.String("buffer", "8M", "kernel ring buffer `SIZE`: a power of two, e.g. 4M, 64M; raise it if events are lost")
+	buf := fs.String("buffer", "32M", "kernel ring buffer `SIZE`: a power of two, e.g. 4M, 64M; raise it if events are lost")
 	noEx := fs.Bool("no-existing", false, "do not report the ports already held when tracing starts")
 	skip := fs.StringSlice("skip-hook", nil, "leave out hooks whose name starts with `PREFIX` (for measuring their cost)")
 	fs.MarkHidden("skip-hook")
+	prof := fs.String("cpuprofile", "", "write a Go CPU profile of porttrace itself to `FILE`")
+	fs.MarkHidden("cpuprofile")
 	help := fs.BoolP("help", "h", false, "show this help")
 	version := fs.Bool("version", false, "print the version")
 
@@ -167,6 +170,7 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	cfg.Duration = *dur
 	cfg.NoExisting = *noEx
 	cfg.SkipHooks = *skip
+	cfg.CPUProfile = *prof
 	return cfg, 0, false
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -21,6 +22,17 @@ import (
 // Run traces until ctx ends, the duration passes, or an error.
 func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	setColor(cfg.Color, stdout)
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("create profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("start profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	var rec *record.Writer
 	if cfg.Output != "" {
