@@ -221,6 +221,9 @@ func flagUsages(fs *pflag.FlagSet) string {
 	var rows []row
 	width := 0
 	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Hidden {
+			return
+		}
 		name, usage := pflag.UnquoteUsage(f)
 		left := "    "
 		if f.Shorthand != "" {
