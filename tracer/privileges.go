@@ -10,7 +10,7 @@ import (
 )
 
 // ErrPrivileges is wrapped by errors that come from missing privileges.
-var ErrPrivileges = errors.New("porttrace needs root: run it with sudo, or grant CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN")
+var ErrPrivileges = errors.New("tracing needs root: run porttrace with sudo, or give it CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN")
 
 type capability struct {
 	bit  uint
