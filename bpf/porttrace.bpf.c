@@ -174,6 +174,16 @@ int BPF_PROG(pt_destroy, struct sock *sk)
 
 /* ---- bind() ---- */
 
+/* The IPv6 address of a bind/connect call. The context allows only 4-byte
+ * loads of it, and only in the programs of the IPv6 hooks. */
+static __always_inline void user_ip6(struct bpf_sock_addr *ctx, __u32 *ip6)
+{
+	ip6[0] = ctx->user_ip6[0];
+	ip6[1] = ctx->user_ip6[1];
+	ip6[2] = ctx->user_ip6[2];
+	ip6[3] = ctx->user_ip6[3];
+}
+
 /* A bind() that post_bind never answered did not get its port. */
 static __always_inline void bind_failed(struct sock_info *si)
 {
@@ -206,12 +216,8 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, bool v6)
 	si->rport = 0;
 	__builtin_memset(si->raddr, 0, 16);
 	__u32 ip6[4] = {};
-	if (v6) {
-		ip6[0] = ctx->user_ip6[0];
-		ip6[1] = ctx->user_ip6[1];
-		ip6[2] = ctx->user_ip6[2];
-		ip6[3] = ctx->user_ip6[3];
-	}
+	if (v6)
+		user_ip6(ctx, ip6);
 	sockaddr_into(si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->user_ip4, ip6, 0, false);
 	net_info(BPF_CORE_READ(sk_of(sk), __sk_common.skc_net.net), si);
 	si->alloc_ns = bpf_ktime_get_ns();
@@ -314,12 +320,8 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, bool v6)
 	si->via = PT_VIA_CONNECT;
 	si->port = 0;
 	__u32 rip6[4] = {};
-	if (v6) {
-		rip6[0] = ctx->user_ip6[0];
-		rip6[1] = ctx->user_ip6[1];
-		rip6[2] = ctx->user_ip6[2];
-		rip6[3] = ctx->user_ip6[3];
-	}
+	if (v6)
+		user_ip6(ctx, rip6);
 	__builtin_memset(si->laddr, 0, 16);
 	sockaddr_into(si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->user_ip4, rip6, ctx->user_port, true);
 	net_info(BPF_CORE_READ(sk_of(sk), __sk_common.skc_net.net), si);

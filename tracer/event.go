@@ -29,15 +29,18 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
-// ParseKind is the inverse of Kind.String.
-func ParseKind(s string) (Kind, bool) {
-	for k, n := range kindNames {
+// parseName finds s among names, indexed by value.
+func parseName[T ~uint8](names []string, s string) (T, bool) {
+	for i, n := range names {
 		if n != "" && n == s {
-			return Kind(k), true
+			return T(i), true
 		}
 	}
 	return 0, false
 }
+
+// ParseKind is the inverse of Kind.String.
+func ParseKind(s string) (Kind, bool) { return parseName[Kind](kindNames[:], s) }
 
 // Via says how a port was obtained.
 type Via uint8
@@ -60,14 +63,7 @@ func (v Via) String() string {
 }
 
 // ParseVia is the inverse of Via.String.
-func ParseVia(s string) (Via, bool) {
-	for v, n := range viaNames {
-		if n != "" && n == s {
-			return Via(v), true
-		}
-	}
-	return 0, false
-}
+func ParseVia(s string) (Via, bool) { return parseName[Via](viaNames[:], s) }
 
 // Proto is a transport protocol number (IPPROTO_*).
 type Proto uint8
@@ -145,14 +141,7 @@ func (s TCPState) String() string {
 }
 
 // ParseTCPState is the inverse of TCPState.String.
-func ParseTCPState(s string) (TCPState, bool) {
-	for i, n := range tcpStateNames {
-		if n != "" && n == s {
-			return TCPState(i), true
-		}
-	}
-	return 0, false
-}
+func ParseTCPState(s string) (TCPState, bool) { return parseName[TCPState](tcpStateNames[:], s) }
 
 // PortRange is a namespace's ip_local_port_range, both ends included.
 type PortRange struct {

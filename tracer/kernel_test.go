@@ -307,9 +307,9 @@ func TestPortFilter(t *testing.T) {
 
 func TestFailures(t *testing.T) {
 	cases := []struct {
-		kind  string
-		proto tracer.Proto
-		via   tracer.Via
+		kind     string
+		proto    tracer.Proto
+		via      tracer.Via
 		errno    syscall.Errno
 		rport    uint16
 		deferred bool // no hook sees the call return: reported at close, stamped with the call's time

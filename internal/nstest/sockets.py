@@ -39,6 +39,32 @@ def err_name(e):
     return errno.errorcode.get(e.errno, str(e.errno))
 
 
+def attempt(s, call):
+    """Run call (which gets the port); on failure report the errno, close
+    and return False."""
+    t0 = now()
+    try:
+        call()
+        return True
+    except OSError as e:
+        say(errno=err_name(e), t_call=t0)
+        s.close()
+        return False
+
+
+def hold_and_close(s, hold_ms, before_close=None):
+    """Report the port s got, keep it hold_ms, close it, and report the
+    monotonic times on either side of the hold."""
+    t1 = now()
+    lport = s.getsockname()[1]
+    time.sleep(int(hold_ms) / 1000)
+    if before_close:
+        before_close()
+    t2 = now()
+    s.close()
+    say(port=lport, t_alloc=t1, t_release=t2)
+
+
 def tcp_connect(fam, host, port, hold_ms, style="close", no_port="no"):
     """connect, hold, then end the way `style` says:
     close     close() right away (the peer is still open: FIN_WAIT2)
@@ -49,70 +75,40 @@ def tcp_connect(fam, host, port, hold_ms, style="close", no_port="no"):
     if no_port == "noport":
         s.setsockopt(socket.SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1)
         s.bind((addr, 0))
-    t0 = now()
-    try:
-        s.connect((addr, int(port)))
-    except OSError as e:
-        say(errno=err_name(e), t_call=t0)
-        s.close()
+    if not attempt(s, lambda: s.connect((addr, int(port)))):
         return
-    t1 = now()
-    lport = s.getsockname()[1]
-    time.sleep(int(hold_ms) / 1000)
-    if style == "shutdown":
-        s.shutdown(socket.SHUT_WR)
-        while s.recv(4096):
-            pass
-        time.sleep(0.05)
-    elif style == "peer":
-        while s.recv(4096):
-            pass
-    t2 = now()
-    s.close()
-    say(port=lport, t_alloc=t1, t_release=t2)
+
+    def ending():
+        if style == "shutdown":
+            s.shutdown(socket.SHUT_WR)
+            while s.recv(4096):
+                pass
+            time.sleep(0.05)
+        elif style == "peer":
+            while s.recv(4096):
+                pass
+    hold_and_close(s, hold_ms, ending)
 
 
 def udp(mode, fam, host, port, hold_ms):
     """mode: sendto, sendmsg or connect; the socket is unbound before."""
     af, addr = family_addr(fam, host)
     s = socket.socket(af, socket.SOCK_DGRAM)
-    t0 = now()
-    try:
-        if mode == "sendto":
-            s.sendto(b"x", (addr, int(port)))
-        elif mode == "sendmsg":
-            s.sendmsg([b"x"], [], 0, (addr, int(port)))
-        else:
-            s.connect((addr, int(port)))
-    except OSError as e:
-        say(errno=err_name(e), t_call=t0)
-        s.close()
-        return
-    t1 = now()
-    lport = s.getsockname()[1]
-    time.sleep(int(hold_ms) / 1000)
-    t2 = now()
-    s.close()
-    say(port=lport, t_alloc=t1, t_release=t2)
+    calls = {
+        "sendto": lambda: s.sendto(b"x", (addr, int(port))),
+        "sendmsg": lambda: s.sendmsg([b"x"], [], 0, (addr, int(port))),
+        "connect": lambda: s.connect((addr, int(port))),
+    }
+    if attempt(s, calls[mode]):
+        hold_and_close(s, hold_ms)
 
 
 def bind(proto, fam, host, port, hold_ms):
     """bind to port (0: the kernel picks), hold, close."""
     af, addr = family_addr(fam, host)
     s = socket.socket(af, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
-    t0 = now()
-    try:
-        s.bind((addr, int(port)))
-    except OSError as e:
-        say(errno=err_name(e), t_call=t0)
-        s.close()
-        return
-    t1 = now()
-    lport = s.getsockname()[1]
-    time.sleep(int(hold_ms) / 1000)
-    t2 = now()
-    s.close()
-    say(port=lport, t_alloc=t1, t_release=t2)
+    if attempt(s, lambda: s.bind((addr, int(port)))):
+        hold_and_close(s, hold_ms)
 
 
 def exhaust(kind, host, port):

@@ -74,14 +74,7 @@ func appendStart(b []byte, s *tracer.StartInfo) []byte {
 		return b
 	}
 	b = appendStr(b, "version", s.Version)
-	b = append(b, `,"hooks":[`...)
-	for i, h := range s.Hooks {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, h)
-	}
-	b = append(b, ']')
+	b = appendStrs(b, "hooks", s.Hooks)
 	b = appendStr(b, "filter", s.Filter)
 	b = append(b, `,"namespaces":[`...)
 	for i, n := range s.Namespaces {
@@ -101,16 +94,22 @@ func appendStart(b []byte, s *tracer.StartInfo) []byte {
 	}
 	b = append(b, ']')
 	if len(s.Notes) > 0 {
-		b = append(b, `,"notes":[`...)
-		for i, n := range s.Notes {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, n)
-		}
-		b = append(b, ']')
+		b = appendStrs(b, "notes", s.Notes)
 	}
 	return b
+}
+
+func appendStrs(b []byte, key string, vs []string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, `":[`...)
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, v)
+	}
+	return append(b, ']')
 }
 
 func appendStop(b []byte, s *tracer.StopInfo) []byte {

@@ -81,11 +81,11 @@ func TestAppendJSONKinds(t *testing.T) {
 
 func TestAppendJSONStringEscapes(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain":          "plain",
-		"quo\"te\\":      "quo\"te\\",
-		"ctl\x01\n\t":    "ctl\x01\n\t",
-		"bad\xffutf8":    "bad\ufffdutf8",
-		"ünïcödé":        "ünïcödé",
+		"plain":           "plain",
+		"quo\"te\\":       "quo\"te\\",
+		"ctl\x01\n\t":     "ctl\x01\n\t",
+		"bad\xffutf8":     "bad\ufffdutf8",
+		"ünïcödé":         "ünïcödé",
 		"\x00kworker/0:1": "\x00kworker/0:1",
 	} {
 		b := appendJSONString(nil, in)

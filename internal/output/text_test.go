@@ -13,12 +13,12 @@ import (
 
 func TestDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{
-		999:                      "999ns",
-		250 * time.Microsecond:   "250µs",
-		1500 * time.Microsecond:  "1.50ms",
-		100 * time.Millisecond:   "100ms",
-		12345 * time.Millisecond: "12.3s",
-		123 * time.Second:        "2m03s",
+		999:                       "999ns",
+		250 * time.Microsecond:    "250µs",
+		1500 * time.Microsecond:   "1.50ms",
+		100 * time.Millisecond:    "100ms",
+		12345 * time.Millisecond:  "12.3s",
+		123 * time.Second:         "2m03s",
 		3*time.Hour + time.Minute: "3h01m",
 	} {
 		if got := Duration(d); got != want {
