@@ -27,6 +27,9 @@ type Config struct {
 	NoExisting bool
 	SkipHooks  []string
 	CPUProfile string
+	RotateSize int64
+	RotateKeep int
+	Compress   bool
 }
 
 // UsageError is a bad command line: exit status 2.
@@ -80,6 +83,9 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	format := fs.String("format", "text", "output `FORMAT`: text (aligned columns) or json (JSON Lines)")
 	out := fs.StringP("output", "o", "", "also record the JSON Lines stream to `FILE` (mode 0600; never overwritten without --force)")
 	force := fs.Bool("force", false, "let --output replace an existing file")
+	rotSize := fs.String("rotate-size", "", "start a new --output file when it reaches `SIZE` (e.g. 100M); the full one is kept as FILE.<UTC time>")
+	rotKeep := fs.Int("rotate-keep", 0, "keep at most `N` rotated files, deleting the oldest (default: keep all)")
+	rotZip := fs.Bool("rotate-compress", false, "gzip rotated files (FILE.<UTC time>.gz, readable by zcat and porttrace report)")
 	dur := fs.DurationP("duration", "d", 0, "stop after `DURATION` (e.g. 30s, 10m); default: until Ctrl-C or SIGTERM")
 	col := fs.String("color", "auto", "colour the text output: `WHEN` is auto (on a terminal, unless NO_COLOR is set), always or never")
 	buf := fs.String("buffer", "32M", "kernel ring buffer `SIZE`: a power of two, e.g. 4M, 64M; raise it if events are lost")
@@ -164,6 +170,23 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	if *force && *out == "" {
 		return fail(usageErrorf("--force only applies to --output: add -o FILE, or drop --force"))
 	}
+	if (*rotSize != "" || *rotKeep != 0 || *rotZip) && *out == "" {
+		return fail(usageErrorf("--rotate-size, --rotate-keep and --rotate-compress apply to --output: add -o FILE"))
+	}
+	if *rotSize != "" {
+		n, err := parseBytes(*rotSize)
+		if err != nil || n < 4096 {
+			return fail(usageErrorf("--rotate-size: %q is not a size of at least 4K: write it as 100M or 1G", *rotSize))
+		}
+		cfg.RotateSize = n
+	} else if *rotKeep != 0 || *rotZip {
+		return fail(usageErrorf("--rotate-keep and --rotate-compress need --rotate-size"))
+	}
+	if *rotKeep < 0 {
+		return fail(usageErrorf("--rotate-keep: %d is negative: give how many rotated files to keep", *rotKeep))
+	}
+	cfg.RotateKeep = *rotKeep
+	cfg.Compress = *rotZip
 	cfg.BufferSize = size
 	cfg.Output = *out
 	cfg.Force = *force
@@ -248,4 +271,21 @@ func flagUsages(fs *pflag.FlagSet) string {
 		fmt.Fprintf(&b, "  %-*s  %s\n", width, r.left, r.right)
 	}
 	return b.String()
+}
+
+// parseBytes reads a size such as 4096, 64K, 100M or 1G.
+func parseBytes(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for suf, m := range map[string]int64{"K": 1 << 10, "M": 1 << 20, "G": 1 << 30} {
+		if strings.HasSuffix(t, suf) {
+			mult, t = m, strings.TrimSuffix(t, suf)
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size", s)
+	}
+	return n * mult, nil
 }

@@ -37,7 +37,9 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	var rec *record.Writer
 	if cfg.Output != "" {
 		var err error
-		if rec, err = record.Create(cfg.Output, cfg.Force); err != nil {
+		opts := record.Options{Force: cfg.Force, RotateSize: cfg.RotateSize, RotateKeep: cfg.RotateKeep, Compress: cfg.Compress,
+			OnError: func(err error) { fmt.Fprintf(stderr, "porttrace: %s; tracing goes on without recording\n", err) }}
+		if rec, err = record.Create(cfg.Output, opts); err != nil {
 			return err
 		}
 	}

@@ -4,9 +4,14 @@ package record
 
 import (
 	"bufio"
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,9 +22,24 @@ import (
 // FlushInterval bounds how long a written event may sit in memory.
 const FlushInterval = time.Second
 
+// Options of a recording.
+type Options struct {
+	Force bool // replace an existing file
+	// RotateSize starts a new file once the current one holds this many
+	// bytes; 0 never rotates. Rotated files are named PATH.<UTC time>.
+	RotateSize int64
+	RotateKeep int  // rotated files to keep (0: all)
+	Compress   bool // gzip rotated files (PATH.<time>.gz)
+	// OnError is told, once, why recording stopped.
+	OnError func(error)
+}
+
 // Writer appends events as JSON Lines to a file.
 type Writer struct {
 	path    string
+	opts    Options
+	size    int64
+	zipping sync.WaitGroup
 	mu      sync.Mutex
 	f       *os.File
 	bw      *bufio.Writer
@@ -32,9 +52,9 @@ type Writer struct {
 
 // Create opens path for a new recording with mode 0600. An existing file is
 // refused unless force is set, so nothing recorded is lost by accident.
-func Create(path string, force bool) (*Writer, error) {
+func Create(path string, opts Options) (*Writer, error) {
 	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if force {
+	if opts.Force {
 		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 	}
 	f, err := os.OpenFile(path, flags, 0o600)
@@ -44,7 +64,7 @@ func Create(path string, force bool) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create recording: %w", err)
 	}
-	w := &Writer{path: path, f: f, bw: bufio.NewWriterSize(f, 256<<10), done: make(chan struct{})}
+	w := &Writer{path: path, opts: opts, f: f, bw: bufio.NewWriterSize(f, 256<<10), done: make(chan struct{})}
 	w.wg.Add(1)
 	go w.flusher()
 	return w, nil
@@ -62,12 +82,124 @@ func (w *Writer) Write(e *tracer.Event) {
 	w.buf = output.AppendJSON(w.buf[:0], e)
 	if _, err := w.bw.Write(w.buf); err != nil {
 		w.fail(err)
+		return
+	}
+	w.size += int64(len(w.buf))
+	if w.opts.RotateSize > 0 && w.size >= w.opts.RotateSize {
+		w.rotate()
 	}
 }
 
 func (w *Writer) fail(err error) {
 	w.err = fmt.Errorf("write %s: %w; recording stopped, what was written before is intact", w.path, err)
 	w.dropped++
+	if w.opts.OnError != nil {
+		w.opts.OnError(w.err)
+	}
+}
+
+// rotate closes the current file under a dated name and starts a new one.
+// Caller holds mu.
+func (w *Writer) rotate() {
+	w.sync()
+	if w.err != nil {
+		return
+	}
+	if err := w.f.Close(); err != nil {
+		w.fail(err)
+		return
+	}
+	old := fmt.Sprintf("%s.%s", w.path, time.Now().UTC().Format("20060102T150405.000000000Z"))
+	if err := os.Rename(w.path, old); err != nil {
+		w.fail(fmt.Errorf("rotate: %w", err))
+		return
+	}
+	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		w.fail(fmt.Errorf("rotate: %w", err))
+		return
+	}
+	w.f, w.size = f, 0
+	w.bw.Reset(f)
+	if w.opts.Compress {
+		w.zipping.Wait() // one at a time, so rotated files are pruned in order
+		w.zipping.Add(1)
+		go func() {
+			defer w.zipping.Done()
+			if err := gzipFile(old); err != nil && w.opts.OnError != nil {
+				w.opts.OnError(fmt.Errorf("compress %s (kept uncompressed): %w", old, err))
+			}
+			w.prune()
+		}()
+	} else {
+		w.prune()
+	}
+}
+
+// gzipFile replaces path by path.gz; on any error the original stays.
+func gzipFile(path string) error {
+	in, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := path + ".gz.tmp"
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	zw := gzip.NewWriter(out)
+	_, err = io.Copy(zw, in)
+	if err == nil {
+		err = zw.Close()
+	}
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path+".gz")
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Remove(path)
+}
+
+// prune removes the oldest rotated files beyond RotateKeep.
+func (w *Writer) prune() {
+	if w.opts.RotateKeep <= 0 {
+		return
+	}
+	old, _ := Rotated(w.path)
+	for len(old) > w.opts.RotateKeep {
+		os.Remove(old[0])
+		old = old[1:]
+	}
+}
+
+// Rotated lists the rotated files of the recording at path, oldest first.
+func Rotated(path string) ([]string, error) {
+	matches, err := filepath.Glob(globEscape(path) + ".*")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range matches {
+		if !strings.HasSuffix(m, ".tmp") {
+			out = append(out, m)
+		}
+	}
+	sort.Strings(out) // the UTC stamp sorts by time
+	return out, nil
+}
+
+func globEscape(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`)
+	return r.Replace(s)
 }
 
 func (w *Writer) flusher() {
@@ -117,10 +249,11 @@ func (w *Writer) Dropped() uint64 {
 	return w.dropped
 }
 
-// Close flushes, syncs and closes the file.
+// Close flushes, syncs and closes the file, and waits for compression.
 func (w *Writer) Close() error {
 	close(w.done)
 	w.wg.Wait()
+	defer w.zipping.Wait()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.sync()

@@ -15,13 +15,13 @@ func TestCreateRefusesToOverwrite(t *testing.T) {
 	if err := os.WriteFile(p, []byte("precious\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Create(p, false); err == nil || !strings.Contains(err.Error(), "--force") {
+	if _, err := Create(p, Options{}); err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("Create on an existing file: %v", err)
 	}
 	if b, _ := os.ReadFile(p); string(b) != "precious\n" {
 		t.Fatalf("existing file changed to %q", b)
 	}
-	w, err := Create(p, true)
+	w, err := Create(p, Options{Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestCreateRefusesToOverwrite(t *testing.T) {
 
 func TestWriterFlushesEverySecondAndOnClose(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "trace.jsonl")
-	w, err := Create(p, false)
+	w, err := Create(p, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestWriteErrorStopsRecordingAndCounts(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full")
 	}
-	w, err := Create("/dev/full", true)
+	w, err := Create("/dev/full", Options{Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}
