@@ -17,6 +17,8 @@ import (
 
 // Config is what the flags asked for.
 type Config struct {
+	Command    string // "" (trace) or "report"
+	Report     ReportConfig
 	Filter     tracer.Filter
 	Format     string // text or json
 	Output     string // JSON Lines file, "" for none
@@ -42,6 +44,7 @@ func usageErrorf(format string, a ...any) error {
 }
 
 const usageHead = `Usage: porttrace [flags]
+       porttrace report [flags] FILE...   (see porttrace report --help)
 
 Shows, as it happens, which process gets which local (ephemeral) port, how
 (connect, sendto/sendmsg, bind), and how long it holds it, in every network
@@ -71,6 +74,9 @@ Exit status: 0 when the trace ended normally, 1 on an error, 2 for bad flags.
 // (help or version was printed, or the flags were bad), with code the exit
 // status.
 func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done bool) {
+	if len(args) > 0 && args[0] == "report" {
+		return parseReport(args[1:], stdout, stderr)
+	}
 	fs := pflag.NewFlagSet("porttrace", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false

@@ -19,8 +19,12 @@ import (
 	"github.com/porttrace/porttrace/tracer"
 )
 
-// Run traces until ctx ends, the duration passes, or an error.
+// Run does what cfg asks: a report, or a trace until ctx ends, the
+// duration passes, or an error.
 func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	if cfg.Command == "report" {
+		return RunReport(cfg.Report, stdout, stderr)
+	}
 	setColor(cfg.Color, stdout)
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)

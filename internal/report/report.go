@@ -1,0 +1,409 @@
+// Package report turns recorded traces into the story of an incident: who
+// held which ports, for how long, at most how many at once, and what failed.
+// It reads events as a stream and keeps memory bounded by the number of
+// processes and ports held at once, not by the size of the recording.
+package report
+
+import (
+	"net/netip"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/porttrace/porttrace/tracer"
+)
+
+// Filter selects events, as the live tracer's flags do.
+type Filter struct {
+	Ports        tracer.PortSet
+	PIDs         []uint32
+	Comms        []string
+	Proto        tracer.Proto
+	Since, Until time.Time
+}
+
+func (f *Filter) keep(e *tracer.Event) bool {
+	if !f.Since.IsZero() && e.Time.Before(f.Since) {
+		return false
+	}
+	if !f.Until.IsZero() && e.Time.After(f.Until) {
+		return false
+	}
+	if e.Kind != tracer.KindAlloc && e.Kind != tracer.KindRelease && e.Kind != tracer.KindFail {
+		return true
+	}
+	if f.Proto != 0 && e.Proto != f.Proto {
+		return false
+	}
+	if f.Ports.Len() > 0 && e.Kind != tracer.KindFail && !f.Ports.Has(e.Port) {
+		return false
+	}
+	if len(f.PIDs) > 0 && !containsPID(f.PIDs, e.PID) {
+		return false
+	}
+	if len(f.Comms) > 0 && !containsStr(f.Comms, e.Comm) {
+		return false
+	}
+	return true
+}
+
+func containsPID(s []uint32, v uint32) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func containsStr(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Limits that keep a report's memory bounded.
+const (
+	MaxFailures = 1000  // failures listed one by one; all are counted
+	MaxHolds    = 20000 // holds kept for the timeline; all are counted
+)
+
+type procKey struct {
+	pid  uint32
+	comm string
+}
+
+type proc struct {
+	key      procKey
+	allocs   uint64
+	existing uint64
+	held     hist
+	open     int
+	peak     int
+}
+
+type holdKey struct {
+	netns       uint32
+	proto       tracer.Proto
+	port, rport uint16
+	pid         uint32
+	laddr       netip.Addr
+	raddr       netip.Addr
+}
+
+// Hold is one port held by one process.
+type Hold struct {
+	Port   uint16
+	Proto  tracer.Proto
+	NetNS  uint32
+	PID    uint32
+	Comm   string
+	Start  time.Time
+	End    time.Time // zero: still held when the recording ended
+	Held   time.Duration
+	Via    tracer.Via
+	State  tracer.TCPState
+	Remote netip.AddrPort
+}
+
+// Builder accumulates a report from events in time order.
+type Builder struct {
+	filter    Filter
+	keepHolds bool // list every hold (a port filter is set)
+
+	first, last time.Time
+	events      uint64
+	lost        uint64
+	failCount   uint64
+	failures    []tracer.Event
+	procs       map[procKey]*proc
+	open        map[holdKey]tracer.Event
+	holds       []Hold // with a port filter: all; otherwise a sample for the timeline
+	holdsSeen   uint64
+	occ         map[uint32]*occupancy
+	ranges      map[uint32]tracer.PortRange
+	names       map[uint32]string
+}
+
+// NewBuilder starts an empty report.
+func NewBuilder(f Filter) *Builder {
+	return &Builder{filter: f, keepHolds: f.Ports.Len() > 0, procs: map[procKey]*proc{}, open: map[holdKey]tracer.Event{},
+		occ: map[uint32]*occupancy{}, ranges: map[uint32]tracer.PortRange{}, names: map[uint32]string{}}
+}
+
+func keyOf(e *tracer.Event) holdKey {
+	return holdKey{netns: e.NetNS, proto: e.Proto, port: e.Port, rport: e.RemotePort, pid: e.PID, laddr: e.LocalAddr, raddr: e.RemoteAddr}
+}
+
+func (b *Builder) proc(e *tracer.Event) *proc {
+	k := procKey{e.PID, e.Comm}
+	p := b.procs[k]
+	if p == nil {
+		p = &proc{key: k}
+		b.procs[k] = p
+	}
+	return p
+}
+
+// Add takes the next event.
+func (b *Builder) Add(e tracer.Event) {
+	if e.Kind == tracer.KindStart && e.Start != nil {
+		for _, n := range e.Start.Namespaces {
+			b.ranges[n.Inode] = n.Range
+			if n.Name != "" {
+				b.names[n.Inode] = n.Name
+			}
+		}
+	}
+	if !b.filter.keep(&e) {
+		return
+	}
+	if b.first.IsZero() || e.Time.Before(b.first) {
+		b.first = e.Time
+	}
+	if e.Time.After(b.last) {
+		b.last = e.Time
+	}
+	switch e.Kind {
+	case tracer.KindLost:
+		b.lost += e.Count
+		b.events++
+	case tracer.KindAlloc:
+		b.events++
+		if e.Range.Lo != 0 {
+			b.ranges[e.NetNS] = e.Range
+		}
+		p := b.proc(&e)
+		if e.Via == tracer.ViaExisting {
+			p.existing++
+		} else {
+			p.allocs++
+		}
+		p.open++
+		if p.open > p.peak {
+			p.peak = p.open
+		}
+		b.open[keyOf(&e)] = e
+		b.occupancy(e.NetNS).change(e.Time, +1)
+	case tracer.KindRelease:
+		b.events++
+		p := b.proc(&e)
+		p.held.add(e.Held)
+		k := keyOf(&e)
+		if _, ok := b.open[k]; ok {
+			delete(b.open, k)
+			if p.open > 0 {
+				p.open--
+			}
+			b.occupancy(e.NetNS).change(e.Time, -1)
+		}
+		b.hold(Hold{Port: e.Port, Proto: e.Proto, NetNS: e.NetNS, PID: e.PID, Comm: e.Comm, Start: e.Time.Add(-e.Held), End: e.Time,
+			Held: e.Held, Via: e.Via, State: e.State, Remote: netip.AddrPortFrom(e.RemoteAddr, e.RemotePort)})
+	case tracer.KindFail:
+		b.events++
+		b.failCount++
+		if len(b.failures) < MaxFailures {
+			b.failures = append(b.failures, e)
+		}
+	}
+}
+
+// hold records a finished (or, at the end, unfinished) hold: all of them
+// under a port filter, otherwise an even sample for the timeline.
+func (b *Builder) hold(h Hold) {
+	b.holdsSeen++
+	if b.keepHolds || len(b.holds) < MaxHolds {
+		b.holds = append(b.holds, h)
+		return
+	}
+	// Reservoir sampling: every hold has the same chance to be drawn.
+	if j := int(splitmix(b.holdsSeen) % b.holdsSeen); j < MaxHolds {
+		b.holds[j] = h
+	}
+}
+
+func splitmix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+func (b *Builder) occupancy(netns uint32) *occupancy {
+	o := b.occ[netns]
+	if o == nil {
+		o = &occupancy{}
+		b.occ[netns] = o
+	}
+	return o
+}
+
+// Report is the finished report; its JSON form is the --format json output.
+type Report struct {
+	Span      Span          `json:"span"`
+	Events    uint64        `json:"events"`
+	Lost      uint64        `json:"lost"`
+	Truncated bool          `json:"truncated"`
+	Files     []string      `json:"files"`
+	Filter    string        `json:"filter"`
+	Processes []Process     `json:"processes"`
+	Ports     []Port        `json:"ports"`
+	Failures  []Failure     `json:"failures"`
+	FailTotal uint64        `json:"failures_total"`
+	Ranges    []RangeSeries `json:"occupancy"`
+	Timeline  []Hold        `json:"-"`
+	Sampled   bool          `json:"-"` // Timeline is a sample of HoldTotal holds
+	HoldTotal uint64        `json:"-"`
+}
+
+// Span is the time the report covers.
+type Span struct {
+	Start    time.Time     `json:"start"`
+	End      time.Time     `json:"end"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Process sums up one process (pid and command name).
+type Process struct {
+	PID      uint32        `json:"pid"`
+	Comm     string        `json:"comm"`
+	Allocs   uint64        `json:"allocs"`
+	Existing uint64        `json:"existing"`
+	Releases uint64        `json:"releases"`
+	HeldP50  time.Duration `json:"held_p50_ns"`
+	HeldP99  time.Duration `json:"held_p99_ns"`
+	HeldMax  time.Duration `json:"held_max_ns"`
+	Peak     int           `json:"peak"`
+}
+
+// Port lists every hold of one port (with a port filter).
+type Port struct {
+	Port  uint16     `json:"port"`
+	Proto string     `json:"proto"`
+	Holds []JSONHold `json:"holds"`
+}
+
+// JSONHold is a Hold as the JSON document spells it.
+type JSONHold struct {
+	PID    uint32     `json:"pid"`
+	Comm   string     `json:"comm"`
+	NetNS  uint32     `json:"netns"`
+	Start  time.Time  `json:"start"`
+	End    *time.Time `json:"end"` // null: still held at the end of the recording
+	Held   int64      `json:"held_ns"`
+	Via    string     `json:"via"`
+	State  string     `json:"state"`
+	Remote string     `json:"remote"`
+}
+
+// Failure is one call that could not get a port.
+type Failure struct {
+	Time     time.Time `json:"time"`
+	PID      uint32    `json:"pid"`
+	Comm     string    `json:"comm"`
+	Proto    string    `json:"proto"`
+	Family   string    `json:"family"`
+	Via      string    `json:"via"`
+	Port     uint16    `json:"port"`
+	Remote   string    `json:"remote"`
+	Errno    string    `json:"errno"`
+	NetNS    uint32    `json:"netns"`
+	Deferred bool      `json:"deferred"`
+	InUse    int       `json:"in_use"` // ports held in that namespace at that moment, as far as the recording shows
+}
+
+// RangeSeries is how many ports of a namespace were held over time.
+type RangeSeries struct {
+	NetNS  uint32     `json:"netns"`
+	Name   string     `json:"name,omitempty"`
+	Range  [2]uint16  `json:"range"`
+	Peak   int        `json:"peak"`
+	Points []OccPoint `json:"points"`
+}
+
+// OccPoint is the highest number of ports held during one step of time.
+type OccPoint struct {
+	Time time.Time `json:"time"`
+	Held int       `json:"held"`
+}
+
+// Finish closes the report. Holds still open become holds without an end.
+func (b *Builder) Finish(errnoName func(syscall.Errno) string) *Report {
+	r := &Report{Span: Span{Start: b.first, End: b.last, Duration: b.last.Sub(b.first)}, Events: b.events, Lost: b.lost, FailTotal: b.failCount,
+		Processes: []Process{}, Ports: []Port{}, Failures: []Failure{}, Ranges: []RangeSeries{}}
+	for _, e := range b.open {
+		b.hold(Hold{Port: e.Port, Proto: e.Proto, NetNS: e.NetNS, PID: e.PID, Comm: e.Comm, Start: e.Time, Held: b.last.Sub(e.Time),
+			Via: e.Via, Remote: netip.AddrPortFrom(e.RemoteAddr, e.RemotePort)})
+	}
+	for _, p := range b.procs {
+		r.Processes = append(r.Processes, Process{PID: p.key.pid, Comm: p.key.comm, Allocs: p.allocs, Existing: p.existing, Releases: p.held.n,
+			HeldP50: p.held.quantile(0.5), HeldP99: p.held.quantile(0.99), HeldMax: p.held.max, Peak: p.peak})
+	}
+	sort.Slice(r.Processes, func(i, j int) bool {
+		a, c := r.Processes[i], r.Processes[j]
+		if a.Allocs+a.Existing != c.Allocs+c.Existing {
+			return a.Allocs+a.Existing > c.Allocs+c.Existing
+		}
+		return a.PID < c.PID
+	})
+	sort.Slice(b.holds, func(i, j int) bool { return b.holds[i].Start.Before(b.holds[j].Start) })
+	r.Timeline = b.holds
+	r.HoldTotal = b.holdsSeen
+	r.Sampled = !b.keepHolds && b.holdsSeen > uint64(len(b.holds))
+	if b.keepHolds {
+		byPort := map[[2]uint16]*Port{}
+		var order [][2]uint16
+		for _, h := range b.holds {
+			k := [2]uint16{h.Port, uint16(h.Proto)}
+			p := byPort[k]
+			if p == nil {
+				p = &Port{Port: h.Port, Proto: h.Proto.String()}
+				byPort[k] = p
+				order = append(order, k)
+			}
+			jh := JSONHold{PID: h.PID, Comm: h.Comm, NetNS: h.NetNS, Start: h.Start, Held: int64(h.Held), Via: h.Via.String(), Remote: remote(h.Remote)}
+			if !h.End.IsZero() {
+				end := h.End
+				jh.End = &end
+				jh.State = endState(h)
+			}
+			p.Holds = append(p.Holds, jh)
+		}
+		sort.Slice(order, func(i, j int) bool {
+			return order[i][0] < order[j][0] || order[i][0] == order[j][0] && order[i][1] < order[j][1]
+		})
+		for _, k := range order {
+			r.Ports = append(r.Ports, *byPort[k])
+		}
+	}
+	for _, f := range b.failures {
+		r.Failures = append(r.Failures, Failure{Time: f.Time, PID: f.PID, Comm: f.Comm, Proto: f.Proto.String(), Family: f.Family.String(),
+			Via: f.Via.String(), Port: f.Port, Remote: remote(netip.AddrPortFrom(f.RemoteAddr, f.RemotePort)), Errno: errnoName(f.Errno),
+			NetNS: f.NetNS, Deferred: f.Deferred, InUse: b.occupancy(f.NetNS).at(f.Time)})
+	}
+	for ns, o := range b.occ {
+		rg := b.ranges[ns]
+		r.Ranges = append(r.Ranges, RangeSeries{NetNS: ns, Name: b.names[ns], Range: [2]uint16{rg.Lo, rg.Hi}, Peak: o.peak, Points: o.points()})
+	}
+	sort.Slice(r.Ranges, func(i, j int) bool { return r.Ranges[i].NetNS < r.Ranges[j].NetNS })
+	return r
+}
+
+// endState says how a hold ended: the TCP state the port was left in, or
+// "closed" for UDP.
+func endState(h Hold) string {
+	if h.Proto == tracer.TCP && h.State != 0 {
+		return h.State.String()
+	}
+	return "closed"
+}
+
+func remote(a netip.AddrPort) string {
+	if !a.Addr().IsValid() || a.Addr().IsUnspecified() {
+		return ""
+	}
+	return a.String()
+}
