@@ -25,7 +25,9 @@ func release(at, held time.Duration, pid uint32, comm string, port uint16) trace
 	return e
 }
 
-func errname(e syscall.Errno) string { return map[syscall.Errno]string{syscall.EADDRNOTAVAIL: "EADDRNOTAVAIL"}[e] }
+func errname(e syscall.Errno) string {
+	return map[syscall.Errno]string{syscall.EADDRNOTAVAIL: "EADDRNOTAVAIL"}[e]
+}
 
 func TestBuilderProcessesHoldsAndFailures(t *testing.T) {
 	var ports tracer.PortSet
