@@ -14,26 +14,47 @@ const (
 	svgWidth   = 1100
 	labelWidth = 190
 	rowHeight  = 18
+	laneHeight = 5
+	maxLanes   = 12
 	maxRows    = 40
 	occHeight  = 140
 )
 
 type bar struct {
-	X, W  float64
-	Title string
-	Class string
+	X, W, Y, H float64
+	Title      string
+	Class      string
 }
 
 type row struct {
 	Label string
 	Y     float64
+	H     float64 // height of the row's band
 	Bars  []bar
 	Marks []bar
+	lanes []time.Time // end of the last hold in each lane
+}
+
+// lane puts a hold in the first lane of the row free at its start, so holds
+// at the same time stack instead of hiding each other.
+func (r *row) lane(start, end time.Time) int {
+	for i, e := range r.lanes {
+		if !start.Before(e) {
+			r.lanes[i] = end
+			return i
+		}
+	}
+	if len(r.lanes) < maxLanes {
+		r.lanes = append(r.lanes, end)
+		return len(r.lanes) - 1
+	}
+	return maxLanes - 1
 }
 
 type tick struct {
-	X     float64
-	Label string
+	X      float64
+	Label  string
+	Anchor string
 }
 
 type occChart struct {
@@ -77,7 +98,11 @@ func WriteHTML(w io.Writer, r *Report) error {
 	}
 	for i := 0; i <= 6; i++ {
 		t := t0.Add(time.Duration(float64(span) * float64(i) / 6))
-		p.Ticks = append(p.Ticks, tick{X: x(t), Label: t.Format("15:04:05.000")})
+		anchor := "middle"
+		if i == 6 {
+			anchor = "end"
+		}
+		p.Ticks = append(p.Ticks, tick{X: x(t), Label: t.Format("15:04:05.000"), Anchor: anchor})
 	}
 
 	// One row per port under --port, otherwise one per holder process.
@@ -114,8 +139,10 @@ func WriteHTML(w io.Writer, r *Report) error {
 	idx := map[string]int{}
 	for i, l := range labels {
 		idx[l] = i
-		p.Rows = append(p.Rows, row{Label: l, Y: float64(30 + i*rowHeight)})
+		p.Rows = append(p.Rows, row{Label: l})
 	}
+	type placed struct{ row, lane, bar int }
+	var holds []placed
 	if r.Sampled {
 		p.RowsNote += fmt.Sprintf(" A random sample of %d of the %d holds is drawn.", len(r.Timeline), r.HoldTotal)
 	}
@@ -134,6 +161,22 @@ func WriteHTML(w io.Writer, r *Report) error {
 		p.Rows[i].Bars = append(p.Rows[i].Bars, bar{X: x0, W: maxf(x1-x0, 1.5), Class: cls,
 			Title: fmt.Sprintf("%s port %d/%s, %s → %s, held %s, %s", label(h), h.Port, h.Proto, h.Start.Format("15:04:05.000000"),
 				end.Format("15:04:05.000000"), Duration(end.Sub(h.Start)), how)})
+		holds = append(holds, placed{row: i, lane: p.Rows[i].lane(h.Start, end), bar: len(p.Rows[i].Bars) - 1})
+	}
+	// Rows are as tall as their lanes; bars take their lane's band.
+	y := 30.0
+	for i := range p.Rows {
+		n := len(p.Rows[i].lanes)
+		p.Rows[i].Y = y
+		p.Rows[i].H = maxf(float64(n*laneHeight+2), rowHeight-4)
+		y += p.Rows[i].H + 4
+	}
+	for _, pl := range holds {
+		r := &p.Rows[pl.row]
+		bh := r.H / float64(maxInt(len(r.lanes), 1))
+		b := &r.Bars[pl.bar]
+		b.Y = r.Y + float64(pl.lane)*bh
+		b.H = maxf(bh-1, 1)
 	}
 	for _, f := range r.Failures {
 		l := fmt.Sprintf("%s (%d)", f.Comm, f.PID)
@@ -146,7 +189,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 		}
 		p.Rows[i].Marks = append(p.Rows[i].Marks, bar{X: x(f.Time), Title: fmt.Sprintf("%s %s (%d) %s %s at %s", f.Errno, f.Comm, f.PID, f.Via, dash(f.Remote), f.Time.Format("15:04:05.000000"))})
 	}
-	p.Height = 30 + len(p.Rows)*rowHeight + 30
+	p.Height = int(y) + 20
 
 	for _, rs := range r.Ranges {
 		p.Occ = append(p.Occ, occupancyChart(rs, x, p.PlotW))
@@ -200,6 +243,13 @@ func occupancyChart(rs RangeSeries, x func(time.Time) float64, plotW float64) oc
 	return c
 }
 
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
+
 func maxf(a, b float64) float64 {
 	if a > b {
 		return a
@@ -216,7 +266,7 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 		return t.Format("15:04:05.000000")
 	},
 	"ns":  func(n int64) string { return Duration(time.Duration(n)) },
-	"add": func(y float64) float64 { return y + 16 },
+	"add": func(a, b float64) float64 { return a + b },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>porttrace report</title>
@@ -229,6 +279,7 @@ th{background:#f4f6fa} td.n{text-align:right;font-variant-numeric:tabular-nums}
 svg text{font:11px system-ui,sans-serif;fill:#334} .grid{stroke:#e3e7ee}
 .hold{fill:#3b78c4} .open{fill:#8ab4e8} .fail{stroke:#d11;stroke-width:2} .occ{fill:none;stroke:#2a8a4a;stroke-width:1.5} .cap{stroke:#d11;stroke-dasharray:4 3}
 .legend span{display:inline-block;margin-right:16px} .sw{display:inline-block;width:12px;height:10px;margin-right:4px;vertical-align:middle}
+.sw.hold{background:#3b78c4} .sw.open{background:#8ab4e8} .sw.fail{background:#d11}
 </style></head><body>
 <h1>porttrace report</h1>
 <div class="meta">{{range $i, $f := .R.Files}}{{if $i}}, {{end}}{{$f}}{{end}}<br>
@@ -238,13 +289,13 @@ svg text{font:11px system-ui,sans-serif;fill:#334} .grid{stroke:#e3e7ee}
 {{if gt .R.Lost 0}}<p class="warn">{{.R.Lost}} events were lost in the kernel while recording: holds and counts may be missing.</p>{{end}}
 
 <h2>Timeline</h2>
-<div class="legend"><span><i class="sw hold"></i>port held</span><span><i class="sw open"></i>still held at the end</span><span><i class="sw" style="background:#d11"></i>failed to get a port</span></div>
+<div class="legend"><span><i class="sw hold"></i>port held</span><span><i class="sw open"></i>still held at the end</span><span><i class="sw fail"></i>failed to get a port</span></div>
 {{if .RowsNote}}<p class="meta">{{.RowsNote}}</p>{{end}}
 <svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="1100" height="{{.Height}}" viewBox="0 0 1100 {{.Height}}" role="img" aria-label="timeline of port holds">
-{{range .Ticks}}<line class="grid" x1="{{.X}}" y1="20" x2="{{.X}}" y2="{{$.Height}}"/><text x="{{.X}}" y="14" text-anchor="middle">{{.Label}}</text>
-{{end}}{{range .Rows}}<text class="rowlabel" x="4" y="{{.Y}}" dy="12">{{.Label}}</text>
-{{$y := .Y}}{{range .Bars}}<rect class="{{.Class}}" x="{{printf "%.1f" .X}}" y="{{$y}}" width="{{printf "%.1f" .W}}" height="14"><title>{{.Title}}</title></rect>
-{{end}}{{range .Marks}}<line class="fail" x1="{{printf "%.1f" .X}}" y1="{{$y}}" x2="{{printf "%.1f" .X}}" y2="{{add $y}}"><title>{{.Title}}</title></line>
+{{range .Ticks}}<line class="grid" x1="{{.X}}" y1="20" x2="{{.X}}" y2="{{$.Height}}"/><text x="{{.X}}" y="14" text-anchor="{{.Anchor}}">{{.Label}}</text>
+{{end}}{{range .Rows}}<text class="rowlabel" x="4" y="{{.Y}}" dy="11">{{.Label}}</text>
+{{$y := .Y}}{{$h := .H}}{{range .Bars}}<rect class="{{.Class}}" x="{{printf "%.1f" .X}}" y="{{printf "%.1f" .Y}}" width="{{printf "%.1f" .W}}" height="{{printf "%.1f" .H}}"><title>{{.Title}}</title></rect>
+{{end}}{{range .Marks}}<line class="fail" x1="{{printf "%.1f" .X}}" y1="{{$y}}" x2="{{printf "%.1f" .X}}" y2="{{add $y $h}}"><title>{{.Title}}</title></line>
 {{end}}{{end}}</svg>
 
 <h2>Ports in use per namespace</h2>

@@ -11,6 +11,7 @@ type occupancy struct {
 	level int
 	peak  int
 	secs  map[int64]int // unix second → highest level in it
+	lasts map[int64]int // unix second → level at its end
 	steps []step        // every change, while there are few (for at())
 }
 
@@ -30,9 +31,10 @@ func (o *occupancy) change(t time.Time, d int) {
 		o.peak = o.level
 	}
 	if o.secs == nil {
-		o.secs = map[int64]int{}
+		o.secs, o.lasts = map[int64]int{}, map[int64]int{}
 	}
 	s := t.Unix()
+	o.lasts[s] = o.level
 	if o.level > o.secs[s] {
 		o.secs[s] = o.level
 	} else if _, ok := o.secs[s]; !ok {
@@ -59,11 +61,28 @@ func (o *occupancy) at(t time.Time) int {
 	return o.secs[t.Unix()]
 }
 
+// points gives every change while they are few; past that, for every second
+// with a change, the highest level in it, and where the second ended lower,
+// that level at its end.
 func (o *occupancy) points() []OccPoint {
-	out := make([]OccPoint, 0, len(o.secs))
-	for s, l := range o.secs {
-		out = append(out, OccPoint{Time: time.Unix(s, 0).UTC(), Held: l})
+	if len(o.steps) < maxSteps { // every change is known: the exact curve
+		out := make([]OccPoint, len(o.steps))
+		for i, st := range o.steps {
+			out[i] = OccPoint{Time: st.t.UTC(), Held: st.level}
+		}
+		return out
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	secs := make([]int64, 0, len(o.secs))
+	for s := range o.secs {
+		secs = append(secs, s)
+	}
+	sort.Slice(secs, func(i, j int) bool { return secs[i] < secs[j] })
+	out := make([]OccPoint, 0, 2*len(secs))
+	for _, s := range secs {
+		out = append(out, OccPoint{Time: time.Unix(s, 0).UTC(), Held: o.secs[s]})
+		if last := o.lasts[s]; last != o.secs[s] {
+			out = append(out, OccPoint{Time: time.Unix(s+1, 0).UTC(), Held: last})
+		}
+	}
 	return out
 }
