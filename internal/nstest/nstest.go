@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -195,4 +196,36 @@ func parseReports(t testing.TB, out []byte) []Report {
 func Script() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "sockets.py")
+}
+
+// ListenHold serves TCP on addr inside the namespace: it accepts, reads
+// until the client's EOF and keeps its side open until the test ends, so
+// the client's close leaves the port in FIN_WAIT2.
+func (n *Netns) ListenHold(t testing.TB, addr string) {
+	t.Helper()
+	var ln net.Listener
+	n.Do(t, func(int) {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			t.Errorf("listen %s in %s: %v", addr, n.Name, err)
+		}
+	})
+	if ln == nil {
+		t.FailNow()
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(io.Discard, c)
+				<-done
+				c.Close()
+			}()
+		}
+	}()
 }

@@ -188,6 +188,15 @@ def exit_holding(host, port, hold_ms):
     os._exit(0)
 
 
+def many_udp(host, port, n):
+    """n UDP sockets in a row, each autobound by one sendto and closed."""
+    for _ in range(int(n)):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.sendto(b"x", (host, int(port)))
+        s.close()
+    say(count=int(n))
+
+
 def main():
     scen, args = sys.argv[1], sys.argv[2:]
     {
@@ -198,6 +207,7 @@ def main():
         "hold": hold,
         "fork-share": fork_share,
         "exit-holding": exit_holding,
+        "many-udp": many_udp,
     }[scen](*args)
 
 
