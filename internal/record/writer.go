@@ -3,11 +3,12 @@
 package record
 
 import (
-	"bufio"
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -42,7 +43,8 @@ type Writer struct {
 	zipping sync.WaitGroup
 	mu      sync.Mutex
 	f       *os.File
-	bw      *bufio.Writer
+	pending []byte // whole lines not yet handed to the kernel
+	dirty   bool   // written since the last fsync
 	buf     []byte
 	err     error // first write error; recording stops there
 	dropped uint64
@@ -64,7 +66,7 @@ func Create(path string, opts Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create recording: %w", err)
 	}
-	w := &Writer{path: path, opts: opts, f: f, bw: bufio.NewWriterSize(f, 256<<10), done: make(chan struct{})}
+	w := &Writer{path: path, opts: opts, f: f, pending: make([]byte, 0, pendingMax), done: make(chan struct{})}
 	w.wg.Add(1)
 	go w.flusher()
 	return w, nil
@@ -79,20 +81,45 @@ func (w *Writer) Write(e *tracer.Event) {
 		w.dropped++
 		return
 	}
-	w.buf = output.AppendJSON(w.buf[:0], e)
-	if _, err := w.bw.Write(w.buf); err != nil {
-		w.fail(err)
-		return
+	n := len(w.pending)
+	w.pending = output.AppendJSON(w.pending, e)
+	w.size += int64(len(w.pending) - n)
+	if len(w.pending) >= pendingMax {
+		w.flush()
 	}
-	w.size += int64(len(w.buf))
 	if w.opts.RotateSize > 0 && w.size >= w.opts.RotateSize {
 		w.rotate()
 	}
 }
 
+// pendingMax is how much is gathered before it is written.
+const pendingMax = 256 << 10
+
+// flush hands the pending lines to the kernel. On an error, the lines not
+// written whole are counted as dropped. Caller holds mu.
+func (w *Writer) flush() {
+	if w.err != nil || len(w.pending) == 0 {
+		return
+	}
+	n, err := w.f.Write(w.pending)
+	if err != nil {
+		// A line cut by the error is lost as well: count what follows the
+		// last newline written.
+		w.dropped += uint64(bytes.Count(w.pending[n:], []byte{'\n'}))
+		w.pending = w.pending[:0]
+		w.fail(err)
+		return
+	}
+	w.pending = w.pending[:0]
+	w.dirty = true
+}
+
 func (w *Writer) fail(err error) {
-	w.err = fmt.Errorf("write %s: %w; recording stopped, what was written before is intact", w.path, err)
-	w.dropped++
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	w.err = fmt.Errorf("recording to %s failed: %w; recording stopped, what was written before is intact", w.path, err)
 	if w.opts.OnError != nil {
 		w.opts.OnError(w.err)
 	}
@@ -120,7 +147,6 @@ func (w *Writer) rotate() {
 		return
 	}
 	w.f, w.size = f, 0
-	w.bw.Reset(f)
 	if w.opts.Compress {
 		w.zipping.Wait() // one at a time, so rotated files are pruned in order
 		w.zipping.Add(1)
@@ -220,16 +246,11 @@ func (w *Writer) flusher() {
 
 // sync pushes buffered lines to the disk. Caller holds mu.
 func (w *Writer) sync() {
-	if w.err != nil {
+	w.flush()
+	if w.err != nil || !w.dirty {
 		return
 	}
-	if w.bw.Buffered() == 0 {
-		return
-	}
-	if err := w.bw.Flush(); err != nil {
-		w.fail(err)
-		return
-	}
+	w.dirty = false
 	if err := w.f.Sync(); err != nil {
 		w.fail(err)
 	}
