@@ -282,22 +282,31 @@ var atOnce string
 func printTable() {
 	resultsMu.Lock()
 	defer resultsMu.Unlock()
-	if len(results) == 0 && atOnce == "" {
+	if len(results) == 0 && atOnce == "" && len(reportLines) == 0 {
 		return
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nMedians of %d rounds (ns per operation); added = traced - bare.\n", *rounds)
-	fmt.Fprintf(&b, "%-30s %10s %10s %9s %7s %12s %9s %7s %6s\n", "loop", "bare", "traced", "added", "ratio", "--port 1", "added", "ratio", "lost")
-	for _, r := range results {
-		bare, all, port := r.median["bare"], r.median["traced"], r.median["port"]
-		fmt.Fprintf(&b, "%-30s %10.0f %10.0f %+9.0f %7.3f %12.0f %+9.0f %7.3f %6d\n",
-			r.loop, bare, all, all-bare, all/bare, port, port-bare, port/bare, r.lost)
-		if x, ok := r.median["extra"]; ok {
-			fmt.Fprintf(&b, "%-30s %10s %10.0f %+9.0f %7.3f   (%s)\n", "", "extra:", x, x-bare, x/bare, *extraMode)
-		}
+	if len(results) > 0 {
+		printLoops(&b)
 	}
 	if atOnce != "" {
 		b.WriteString(atOnce + "\n")
 	}
+	for _, l := range reportLines {
+		b.WriteString(l + "\n")
+	}
 	fmt.Print(b.String())
+}
+
+func printLoops(b *strings.Builder) {
+	fmt.Fprintf(b, "\nMedians of %d rounds (ns per operation); added = traced - bare.\n", *rounds)
+	fmt.Fprintf(b, "%-30s %10s %10s %9s %7s %12s %9s %7s %6s\n", "loop", "bare", "traced", "added", "ratio", "--port 1", "added", "ratio", "lost")
+	for _, r := range results {
+		bare, all, port := r.median["bare"], r.median["traced"], r.median["port"]
+		fmt.Fprintf(b, "%-30s %10.0f %10.0f %+9.0f %7.3f %12.0f %+9.0f %7.3f %6d\n",
+			r.loop, bare, all, all-bare, all/bare, port, port-bare, port/bare, r.lost)
+		if x, ok := r.median["extra"]; ok {
+			fmt.Fprintf(b, "%-30s %10s %10.0f %+9.0f %7.3f   (%s)\n", "", "extra:", x, x-bare, x/bare, *extraMode)
+		}
+	}
 }

@@ -57,6 +57,8 @@ func parseReport(args []string, stdout, stderr io.Writer) (cfg Config, code int,
 	since := fs.String("since", "", "only events at or after `TIME` (RFC 3339, e.g. 2026-11-25T03:00:00Z; without a zone, UTC)")
 	until := fs.String("until", "", "only events at or before `TIME`")
 	help := fs.BoolP("help", "h", false, "show this help")
+	prof := fs.String("cpuprofile", "", "write a Go CPU profile to `FILE`")
+	fs.MarkHidden("cpuprofile")
 	fail := func(err error) (Config, int, bool) {
 		fmt.Fprintf(stderr, "porttrace report: %s\nRun 'porttrace report --help' for usage.\n", err)
 		return Config{}, 2, true
@@ -109,7 +111,7 @@ func parseReport(args []string, stdout, stderr io.Writer) (cfg Config, code int,
 	if !rc.Filter.Since.IsZero() && !rc.Filter.Until.IsZero() && rc.Filter.Until.Before(rc.Filter.Since) {
 		return fail(usageErrorf("--until %s is before --since %s", *until, *since))
 	}
-	return Config{Command: "report", Report: rc}, 0, false
+	return Config{Command: "report", Report: rc, CPUProfile: *prof}, 0, false
 }
 
 func parseTime(flag, s string) (time.Time, error) {

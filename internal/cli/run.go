@@ -22,10 +22,6 @@ import (
 // Run does what cfg asks: a report, or a trace until ctx ends, the
 // duration passes, or an error.
 func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
-	if cfg.Command == "report" {
-		return RunReport(cfg.Report, stdout, stderr)
-	}
-	setColor(cfg.Color, stdout)
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {
@@ -37,6 +33,10 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if cfg.Command == "report" {
+		return RunReport(cfg.Report, stdout, stderr)
+	}
+	setColor(cfg.Color, stdout)
 
 	var rec *record.Writer
 	if cfg.Output != "" {
