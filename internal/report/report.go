@@ -121,7 +121,8 @@ type Builder struct {
 	failures    []tracer.Event
 	procs       map[procKey]*proc
 	open        map[holdKey]tracer.Event
-	holds       []Hold // with a port filter: all; otherwise a sample for the timeline
+	all         map[holdKey]struct{} // every hold open, filtered or not
+	holds       []Hold               // with a port filter: all; otherwise a sample for the timeline
 	holdsSeen   uint64
 	occ         map[uint32]*occupancy
 	ranges      map[uint32]tracer.PortRange
@@ -130,7 +131,7 @@ type Builder struct {
 
 // NewBuilder starts an empty report.
 func NewBuilder(f Filter) *Builder {
-	return &Builder{filter: f, keepHolds: f.Ports.Len() > 0, procs: map[procKey]*proc{}, open: map[holdKey]tracer.Event{},
+	return &Builder{filter: f, keepHolds: f.Ports.Len() > 0, procs: map[procKey]*proc{}, open: map[holdKey]tracer.Event{}, all: map[holdKey]struct{}{},
 		occ: map[uint32]*occupancy{}, ranges: map[uint32]tracer.PortRange{}, names: map[uint32]string{}}
 }
 
@@ -156,6 +157,21 @@ func (b *Builder) Add(e tracer.Event) {
 			if n.Name != "" {
 				b.names[n.Inode] = n.Name
 			}
+		}
+	}
+	// How full each range was depends on every holder, whatever the filter.
+	switch e.Kind {
+	case tracer.KindAlloc:
+		k := keyOf(&e)
+		if _, dup := b.all[k]; !dup {
+			b.all[k] = struct{}{}
+			b.occupancy(e.NetNS).change(e.Time, +1)
+		}
+	case tracer.KindRelease:
+		k := keyOf(&e)
+		if _, ok := b.all[k]; ok {
+			delete(b.all, k)
+			b.occupancy(e.NetNS).change(e.Time, -1)
 		}
 	}
 	if !b.filter.keep(&e) {
@@ -187,7 +203,6 @@ func (b *Builder) Add(e tracer.Event) {
 			p.peak = p.open
 		}
 		b.open[keyOf(&e)] = e
-		b.occupancy(e.NetNS).change(e.Time, +1)
 	case tracer.KindRelease:
 		b.events++
 		p := b.proc(&e)
@@ -198,7 +213,6 @@ func (b *Builder) Add(e tracer.Event) {
 			if p.open > 0 {
 				p.open--
 			}
-			b.occupancy(e.NetNS).change(e.Time, -1)
 		}
 		b.hold(Hold{Port: e.Port, Proto: e.Proto, NetNS: e.NetNS, PID: e.PID, Comm: e.Comm, Start: e.Time.Add(-e.Held), End: e.Time,
 			Held: e.Held, Via: e.Via, State: e.State, Remote: netip.AddrPortFrom(e.RemoteAddr, e.RemotePort)})
