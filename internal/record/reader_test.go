@@ -133,3 +133,31 @@ func TestWriterRotatesCompressesAndPrunes(t *testing.T) {
 		t.Errorf("last event %d, want %d", evs[len(evs)-1].Count, n-1)
 	}
 }
+
+// Whatever a file holds, reading it ends without a panic, and every event
+// it yields is one the writer could have written.
+func FuzzReader(f *testing.F) {
+	f.Add(append(lostAt(1, 1), lostAt(2, 2)...))
+	f.Add([]byte("{\"event\":\"alloc\",\"time\":\"2026-11-25T03:12:00Z\"}\n\x1f\x8b garbage\n{"))
+	f.Add([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "f.jsonl")
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Open([]string{p}, func(string) {})
+		if err != nil {
+			return
+		}
+		defer r.Close()
+		for i := 0; ; i++ {
+			e, err := r.Next()
+			if err != nil {
+				return
+			}
+			if e.Kind == 0 || e.Time.IsZero() {
+				t.Fatalf("event %d has no kind or time: %+v", i, e)
+			}
+		}
+	})
+}
