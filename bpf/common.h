@@ -32,6 +32,7 @@
  * is freed with it and a reused struct sock never inherits stale state. */
 struct sock_info {
 	__u64 alloc_ns;
+	__u64 connect_ns; /* TCP: when CLOSE->SYN_SENT began the port search */
 	__u64 cgroup;
 	__u32 pid;
 	__u32 tid;
@@ -274,8 +275,13 @@ static __always_inline void emit_at(__u8 kind, const struct sock_info *si, __u8 
 	e->range_lo = si->range_lo;
 	e->range_hi = si->range_hi;
 	__builtin_memcpy(e->comm, si->comm, 16);
+	e->search_ns = (kind == PT_KIND_ALLOC && si->via == PT_VIA_CONNECT && si->proto == IPPROTO_TCP && si->connect_ns)
+			       ? si->alloc_ns - si->connect_ns : 0;
+	/* A failure wakes the reader at once: its context (how full the range
+	 * is) is read from the namespace right after, while it still holds. */
 	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	bpf_ringbuf_submit(e, queued >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	bool wake = kind == PT_KIND_FAIL || queued >= wakeup_bytes;
+	bpf_ringbuf_submit(e, wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
 static __always_inline void emit(__u8 kind, const struct sock_info *si, __u8 state, __s32 err)

@@ -27,6 +27,8 @@
  *       reported at the first send or the release (deferred).
  *   cgroup/sock_release  the holder let go (close, exit, last fd).
  *   iter/task_file  ports already held at start, with their process.
+ *   iter/tcp, iter/udp  every socket and TIME_WAIT entry of one namespace,
+ *       listed when a failure needs its context (how full was the range).
  * No syscall tracepoints: enabling any of them slows every system call of
  * every process (about 130 ns each on the CI machine).
  * Owners are taken only in process context and carried on the socket in
@@ -49,6 +51,7 @@ const struct pt_event *unused_pt_event __attribute__((unused));
 const enum pt_kind *unused_pt_kind __attribute__((unused));
 const enum pt_via *unused_pt_via __attribute__((unused));
 const enum pt_event_flags *unused_pt_event_flags __attribute__((unused));
+const struct pt_sock *unused_pt_sock __attribute__((unused));
 
 /* ---- TCP: connect() and listen() ---- */
 
@@ -115,6 +118,7 @@ int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 		if (!si)
 			return 0;
 		si->flags |= SI_CONNECTING;
+		si->connect_ns = bpf_ktime_get_ns();
 		if (BPF_CORE_READ(sk, __sk_common.skc_num))
 			si->flags |= SI_HAS_PORT;
 		return 0;
@@ -541,5 +545,74 @@ int pt_existing(struct bpf_iter__task_file *ctx)
 	e.range_hi = si->range_hi;
 	__builtin_memcpy(e.comm, si->comm, 16);
 	bpf_seq_write(seq, &e, sizeof(e));
+	return 0;
+}
+
+/* ---- a namespace's sockets, for the context of a failure ---- */
+
+static __always_inline void sock_owner(struct sock *sk, struct pt_sock *r)
+{
+	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, 0);
+	if (si && si->pid) {
+		r->pid = si->pid;
+		__builtin_memcpy(r->comm, si->comm, 16);
+		r->owned = 1;
+	}
+}
+
+static __always_inline void sock_common_into(struct sock_common *skc, struct pt_sock *r)
+{
+	r->family = skc->skc_family;
+	r->lport = skc->skc_num;
+	r->rport = bpf_ntohs(skc->skc_dport);
+	r->state = skc->skc_state;
+	r->netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
+	if (r->family == AF_INET6) {
+		BPF_CORE_READ_INTO(&r->laddr, skc, skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&r->raddr, skc, skc_v6_daddr);
+	} else {
+		__u32 l = skc->skc_rcv_saddr, d = skc->skc_daddr;
+		__builtin_memcpy(r->laddr, &l, 4);
+		__builtin_memcpy(r->raddr, &d, 4);
+	}
+}
+
+SEC("iter/tcp")
+int pt_list_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	if (!skc)
+		return 0;
+	struct pt_sock r = {};
+	r.proto = IPPROTO_TCP;
+	sock_common_into(skc, &r);
+	if (r.state == TCP_NEW_SYN_RECV)
+		return 0; /* a request: shares its listener's port */
+	if (r.state == TCP_TIME_WAIT) {
+		struct tcp_timewait_sock *tw = bpf_skc_to_tcp_timewait_sock(skc);
+		if (tw)
+			r.substate = tw->tw_sk.tw_substate;
+	} else {
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
+		if (tp)
+			sock_owner((struct sock *)tp, &r);
+	}
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	return 0;
+}
+
+SEC("iter/udp")
+int pt_list_udp(struct bpf_iter__udp *ctx)
+{
+	struct udp_sock *up = ctx->udp_sk;
+	if (!up)
+		return 0;
+	struct sock *sk = (struct sock *)up;
+	struct pt_sock r = {};
+	r.proto = IPPROTO_UDP;
+	sock_common_into(&sk->__sk_common, &r);
+	r.state = 0;
+	sock_owner(sk, &r);
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;
 }

@@ -53,6 +53,25 @@ struct pt_event {
 	__u16 range_lo;   /* the namespace's ip_local_port_range, 0 if unknown */
 	__u16 range_hi;
 	char comm[16];
+	__u64 search_ns;  /* alloc by TCP connect: from CLOSE->SYN_SENT to the port found */
+};
+
+/* One socket or TIME_WAIT entry of a namespace, as iter/tcp and iter/udp
+ * list them (written to the iterator's seq file, not the ring buffer). */
+struct pt_sock {
+	__u8 laddr[16];
+	__u8 raddr[16];
+	__u16 lport;      /* host order */
+	__u16 rport;      /* host order */
+	__u16 family;
+	__u8 proto;
+	__u8 state;       /* TCP state (TIME_WAIT for a mini-socket); 0 for UDP */
+	__u8 substate;    /* TIME_WAIT entries: TIME_WAIT or FIN_WAIT2 */
+	__u8 owned;       /* pid and comm come from porttrace's record of the socket */
+	__u16 pad;
+	__u32 pid;
+	__u32 netns;
+	char comm[16];
 };
 
 #endif

@@ -61,6 +61,7 @@ func toEvent(raw *porttracePtEvent, monoToWall int64) (Event, error) {
 	e.NetNS = raw.Netns
 	e.Range = PortRange{Lo: raw.RangeLo, Hi: raw.RangeHi}
 	e.Comm = commString(raw.Comm)
+	e.Search = time.Duration(raw.SearchNs)
 	return e, nil
 }
 

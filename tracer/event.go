@@ -18,9 +18,12 @@ const (
 	KindFail                    // a port could not be had
 	KindLost                    // events dropped before they reached user space
 	KindStop                    // tracing ended
+	KindFree                    // the kernel gave the port back to the range (after TIME_WAIT)
+	KindSlow                    // a connect() took longer than the threshold to find a port
 )
 
-var kindNames = [...]string{KindStart: "start", KindAlloc: "alloc", KindRelease: "release", KindFail: "fail", KindLost: "lost", KindStop: "stop"}
+var kindNames = [...]string{KindStart: "start", KindAlloc: "alloc", KindRelease: "release", KindFail: "fail", KindLost: "lost", KindStop: "stop",
+	KindFree: "free", KindSlow: "slow"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && kindNames[k] != "" {
@@ -194,8 +197,31 @@ type Event struct {
 
 	Count uint64 // lost: how many events were dropped since the last lost event
 
+	// Search is how long a TCP connect() spent finding its port (alloc).
+	Search time.Duration
+	// Estimated (free): the end of TIME_WAIT was inferred, not seen.
+	Estimated bool
+	// Pressure is the state of the range when a call failed (fail).
+	Pressure *Pressure
+
 	Start *StartInfo // start
 	Stop  *StopInfo  // stop
+}
+
+// Pressure is how full a namespace's range was when a call failed.
+type Pressure struct {
+	InUse      int      // ports of the range held: by sockets and TIME_WAIT entries
+	TimeWait   int      // of those, held only by TIME_WAIT entries
+	RangeSize  int      // ports in the range, reserved ones left out
+	DestInUse  int      // connect: local ports already used toward the same destination
+	TopHolders []Holder // processes holding the most ports of the range
+}
+
+// Holder is a process and how many ports it holds.
+type Holder struct {
+	PID   uint32
+	Comm  string
+	Count int
 }
 
 // StartInfo describes a trace at its beginning.

@@ -58,12 +58,21 @@ func Namespaces() ([]Namespace, error) {
 	return out, nil
 }
 
-// rangeIn reads ip_local_port_range inside the namespace at nsPath. /proc/sys
+// rangeIn reads ip_local_port_range inside the namespace at nsPath.
+func rangeIn(nsPath string) (PortRange, error) {
+	b, err := Sysctl(nsPath, "net/ipv4/ip_local_port_range")
+	if err != nil {
+		return PortRange{}, err
+	}
+	return parseRange(b)
+}
+
+// Sysctl reads /proc/sys/NAME as the namespace at nsPath sees it. /proc/sys
 // answers for the namespace of the reading thread, so the read happens on a
 // locked thread that enters it; that thread is never handed back to Go.
-func rangeIn(nsPath string) (PortRange, error) {
+func Sysctl(nsPath, name string) (string, error) {
 	type result struct {
-		r   PortRange
+		s   string
 		err error
 	}
 	ch := make(chan result, 1)
@@ -79,16 +88,20 @@ func rangeIn(nsPath string) (PortRange, error) {
 			ch <- result{err: fmt.Errorf("enter network namespace %s: %w", nsPath, err)}
 			return
 		}
-		b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-		if err != nil {
-			ch <- result{err: err}
-			return
-		}
-		r, err := parseRange(string(b))
-		ch <- result{r, err}
+		b, err := os.ReadFile("/proc/sys/" + name)
+		ch <- result{strings.TrimSpace(string(b)), err}
 	}()
 	res := <-ch
-	return res.r, res.err
+	return res.s, res.err
+}
+
+// ParsePortList reads a sysctl port list such as ip_local_reserved_ports:
+// "8080,9000-9010" (empty: none).
+func ParsePortList(s string) (PortSet, error) {
+	if strings.TrimSpace(s) == "" {
+		return PortSet{}, nil
+	}
+	return ParsePorts(s)
 }
 
 func parseRange(s string) (PortRange, error) {

@@ -38,6 +38,7 @@ type porttracePtEvent struct {
 	RangeHi   uint16
 	Comm      [16]int8
 	_         [4]byte
+	SearchNs  uint64
 }
 
 type porttracePtEventFlags uint32
@@ -54,6 +55,23 @@ const (
 	porttracePtKindPT_KIND_FAIL    porttracePtKind = 3
 )
 
+type porttracePtSock struct {
+	_        structs.HostLayout
+	Laddr    [16]uint8
+	Raddr    [16]uint8
+	Lport    uint16
+	Rport    uint16
+	Family   uint16
+	Proto    uint8
+	State    uint8
+	Substate uint8
+	Owned    uint8
+	Pad      uint16
+	Pid      uint32
+	Netns    uint32
+	Comm     [16]int8
+}
+
 type porttracePtVia uint32
 
 const (
@@ -67,6 +85,7 @@ const (
 type porttraceSockInfo struct {
 	_         structs.HostLayout
 	AllocNs   uint64
+	ConnectNs uint64
 	Cgroup    uint64
 	Pid       uint32
 	Tid       uint32
@@ -103,6 +122,8 @@ const (
 	porttraceProgPtConnect6        = "pt_connect6"
 	porttraceProgPtDestroy         = "pt_destroy"
 	porttraceProgPtExisting        = "pt_existing"
+	porttraceProgPtListTcp         = "pt_list_tcp"
+	porttraceProgPtListUdp         = "pt_list_udp"
 	porttraceProgPtPostBind4       = "pt_post_bind4"
 	porttraceProgPtPostBind6       = "pt_post_bind6"
 	porttraceProgPtSend            = "pt_send"
@@ -120,6 +141,7 @@ const (
 	porttraceVarUnusedPtEvent      = "unused_pt_event"
 	porttraceVarUnusedPtEventFlags = "unused_pt_event_flags"
 	porttraceVarUnusedPtKind       = "unused_pt_kind"
+	porttraceVarUnusedPtSock       = "unused_pt_sock"
 	porttraceVarUnusedPtVia        = "unused_pt_via"
 	porttraceVarWakeupBytes        = "wakeup_bytes"
 )
@@ -172,6 +194,8 @@ type porttraceProgramSpecs struct {
 	PtConnect6    *ebpf.ProgramSpec `ebpf:"pt_connect6"`
 	PtDestroy     *ebpf.ProgramSpec `ebpf:"pt_destroy"`
 	PtExisting    *ebpf.ProgramSpec `ebpf:"pt_existing"`
+	PtListTcp     *ebpf.ProgramSpec `ebpf:"pt_list_tcp"`
+	PtListUdp     *ebpf.ProgramSpec `ebpf:"pt_list_udp"`
 	PtPostBind4   *ebpf.ProgramSpec `ebpf:"pt_post_bind4"`
 	PtPostBind6   *ebpf.ProgramSpec `ebpf:"pt_post_bind6"`
 	PtSend        *ebpf.ProgramSpec `ebpf:"pt_send"`
@@ -204,6 +228,7 @@ type porttraceVariableSpecs struct {
 	UnusedPtEvent      *ebpf.VariableSpec `ebpf:"unused_pt_event"`
 	UnusedPtEventFlags *ebpf.VariableSpec `ebpf:"unused_pt_event_flags"`
 	UnusedPtKind       *ebpf.VariableSpec `ebpf:"unused_pt_kind"`
+	UnusedPtSock       *ebpf.VariableSpec `ebpf:"unused_pt_sock"`
 	UnusedPtVia        *ebpf.VariableSpec `ebpf:"unused_pt_via"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -256,6 +281,7 @@ type porttraceVariables struct {
 	UnusedPtEvent      *ebpf.Variable `ebpf:"unused_pt_event"`
 	UnusedPtEventFlags *ebpf.Variable `ebpf:"unused_pt_event_flags"`
 	UnusedPtKind       *ebpf.Variable `ebpf:"unused_pt_kind"`
+	UnusedPtSock       *ebpf.Variable `ebpf:"unused_pt_sock"`
 	UnusedPtVia        *ebpf.Variable `ebpf:"unused_pt_via"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
@@ -270,6 +296,8 @@ type porttracePrograms struct {
 	PtConnect6    *ebpf.Program `ebpf:"pt_connect6"`
 	PtDestroy     *ebpf.Program `ebpf:"pt_destroy"`
 	PtExisting    *ebpf.Program `ebpf:"pt_existing"`
+	PtListTcp     *ebpf.Program `ebpf:"pt_list_tcp"`
+	PtListUdp     *ebpf.Program `ebpf:"pt_list_udp"`
 	PtPostBind4   *ebpf.Program `ebpf:"pt_post_bind4"`
 	PtPostBind6   *ebpf.Program `ebpf:"pt_post_bind6"`
 	PtSend        *ebpf.Program `ebpf:"pt_send"`
@@ -286,6 +314,8 @@ func (p *porttracePrograms) Close() error {
 		p.PtConnect6,
 		p.PtDestroy,
 		p.PtExisting,
+		p.PtListTcp,
+		p.PtListUdp,
 		p.PtPostBind4,
 		p.PtPostBind6,
 		p.PtSend,

@@ -32,6 +32,8 @@ type Config struct {
 	RotateSize int64
 	RotateKeep int
 	Compress   bool
+	Slow       time.Duration
+	Summary    bool
 }
 
 // UsageError is a bad command line: exit status 2.
@@ -96,6 +98,8 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	col := fs.String("color", "auto", "colour the text output: `WHEN` is auto (on a terminal, unless NO_COLOR is set), always or never")
 	buf := fs.String("buffer", "32M", "kernel ring buffer `SIZE`: a power of two, e.g. 4M, 64M; raise it if events are lost")
 	noEx := fs.Bool("no-existing", false, "do not report the ports already held when tracing starts")
+	slow := fs.Duration("slow", 0, "report a slow event when a TCP connect() spends longer than `DURATION` finding a port (e.g. 1ms)")
+	summary := fs.Bool("summary", false, "at exit, sum up per process on stderr: allocations, hold time p50/p99/max, peak held at once, failures")
 	skip := fs.StringSlice("skip-hook", nil, "leave out hooks whose name starts with `PREFIX` (for measuring their cost)")
 	fs.MarkHidden("skip-hook")
 	prof := fs.String("cpuprofile", "", "write a Go CPU profile of porttrace itself to `FILE`")
@@ -198,6 +202,11 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	cfg.Force = *force
 	cfg.Duration = *dur
 	cfg.NoExisting = *noEx
+	if *slow < 0 {
+		return fail(usageErrorf("--slow: %s is negative: give a time such as 1ms", *slow))
+	}
+	cfg.Slow = *slow
+	cfg.Summary = *summary
 	cfg.SkipHooks = *skip
 	cfg.CPUProfile = *prof
 	return cfg, 0, false

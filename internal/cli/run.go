@@ -9,13 +9,16 @@ import (
 	"os"
 	"runtime/pprof"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"github.com/fatih/color"
 	"github.com/mattn/go-isatty"
 
 	"github.com/porttrace/porttrace/internal/output"
+	"github.com/porttrace/porttrace/internal/pressure"
 	"github.com/porttrace/porttrace/internal/record"
+	"github.com/porttrace/porttrace/internal/report"
 	"github.com/porttrace/porttrace/tracer"
 )
 
@@ -82,6 +85,9 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 
 	var stats tracer.StopInfo
 	count := func(e *tracer.Event) {
+		if e.Kind == tracer.KindFree || e.Kind == tracer.KindSlow {
+			return // derived in user space: not counted with what the kernel saw
+		}
 		stats.Events++
 		switch e.Kind {
 		case tracer.KindAlloc:
@@ -117,18 +123,60 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		t.Stop()
 	}()
 
-	var readErr error
+	// The tracer's events, and a tick for the frees that come due in
+	// TIME_WAIT while nothing else happens.
+	events := make(chan tracer.Event, 4096)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(events)
+		for {
+			e, err := t.Read()
+			if errors.Is(err, io.EOF) || errors.Is(err, tracer.ErrClosed) {
+				return
+			}
+			if err != nil {
+				readErr <- err
+				return
+			}
+			events <- e
+		}
+	}()
+	track := pressure.New(t, cfg.Slow)
+	var sum *report.Builder
+	if cfg.Summary {
+		sum = report.NewBuilder(report.Filter{})
+	}
+	emit := func(e *tracer.Event) {
+		count(e)
+		sink.write(e)
+		if sum != nil {
+			sum.Add(*e)
+		}
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+loop:
 	for {
-		e, err := t.Read()
-		if errors.Is(err, io.EOF) || errors.Is(err, tracer.ErrClosed) {
-			break
+		select {
+		case e, ok := <-events:
+			if !ok {
+				break loop
+			}
+			extra := track.Observe(&e)
+			emit(&e)
+			for i := range extra {
+				emit(&extra[i])
+			}
+		case now := <-tick.C:
+			for _, f := range track.Due(now) {
+				emit(&f)
+			}
 		}
-		if err != nil {
-			readErr = err
-			break
-		}
-		count(&e)
-		sink.write(&e)
+	}
+	var rerr error
+	select {
+	case rerr = <-readErr:
+	default:
 	}
 
 	stats.Duration = time.Since(began)
@@ -149,7 +197,10 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			recErr = fmt.Errorf("%w (%d events were not written to %s)", recErr, n, cfg.Output)
 		}
 	}
-	return errors.Join(readErr, recErr)
+	if sum != nil {
+		writeSummary(stderr, sum)
+	}
+	return errors.Join(rerr, recErr)
 }
 
 func setColor(mode string, stdout io.Writer) {
@@ -250,4 +301,32 @@ func (s *sink) close() {
 	s.closed = true
 	close(s.done)
 	s.w.Flush()
+}
+
+// writeSummary prints, at exit, what each process did.
+func writeSummary(w io.Writer, b *report.Builder) {
+	r := b.Finish(output.ErrnoName)
+	fails := map[uint32]int{}
+	for _, f := range r.Failures {
+		fails[f.PID]++
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nPID\tCOMM\tALLOCS\tHELD p50\tp99\tmax\tPEAK AT ONCE\tFAILED")
+	for _, p := range r.Processes {
+		d := func(v time.Duration) string {
+			if p.Releases == 0 {
+				return "-"
+			}
+			return output.Duration(v)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%d\t%d\n", p.PID, p.Comm, p.Allocs+p.Existing, d(p.HeldP50), d(p.HeldP99), d(p.HeldMax), p.Peak, fails[p.PID])
+		delete(fails, p.PID)
+	}
+	for _, f := range r.Failures { // processes that only failed
+		if n, ok := fails[f.PID]; ok {
+			fmt.Fprintf(tw, "%d\t%s\t0\t-\t-\t-\t0\t%d\n", f.PID, f.Comm, n)
+			delete(fails, f.PID)
+		}
+	}
+	tw.Flush()
 }

@@ -197,6 +197,34 @@ def many_udp(host, port, n):
     say(count=int(n))
 
 
+def fill(host, port, n_close):
+    """Connect until the range runs dry, close the first n_close (their
+    ports wait in TIME_WAIT), try once more, report, and hold the rest until
+    a line arrives on stdin."""
+    held, fails = [], []
+    while True:
+        s = socket.socket()
+        try:
+            s.connect((host, int(port)))
+            held.append(s)
+        except OSError as e:
+            fails.append(err_name(e))
+            s.close()
+            break
+    for s in held[: int(n_close)]:
+        s.close()
+    time.sleep(0.2)
+    s = socket.socket()
+    try:
+        s.connect((host, int(port)))
+        held.append(s)
+    except OSError as e:
+        fails.append(err_name(e))
+        s.close()
+    say(held=[x.getsockname()[1] for x in held[int(n_close):]], fails=fails)
+    sys.stdin.readline()
+
+
 def main():
     scen, args = sys.argv[1], sys.argv[2:]
     {
@@ -208,6 +236,7 @@ def main():
         "fork-share": fork_share,
         "exit-holding": exit_holding,
         "many-udp": many_udp,
+        "fill": fill,
     }[scen](*args)
 
 

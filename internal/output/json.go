@@ -23,7 +23,7 @@ func AppendJSON(b []byte, e *tracer.Event) []byte {
 	b = e.Time.UTC().AppendFormat(b, TimeLayout)
 	b = append(b, '"')
 	switch e.Kind {
-	case tracer.KindAlloc, tracer.KindRelease, tracer.KindFail:
+	case tracer.KindAlloc, tracer.KindRelease, tracer.KindFail, tracer.KindFree, tracer.KindSlow:
 		b = appendSocket(b, e)
 	case tracer.KindLost:
 		b = appendUint(b, "count", e.Count)
@@ -58,13 +58,41 @@ func appendSocket(b []byte, e *tracer.Event) []byte {
 	b = appendUint(b, "cgroup_id", e.CgroupID)
 	b = appendUint(b, "netns", uint64(e.NetNS))
 	switch e.Kind {
-	case tracer.KindRelease:
+	case tracer.KindAlloc, tracer.KindSlow:
+		if e.Search > 0 || e.Kind == tracer.KindSlow {
+			b = appendUint(b, "search_ns", uint64(e.Search))
+		}
+	case tracer.KindRelease, tracer.KindFree:
 		b = appendUint(b, "held_ns", uint64(e.Held))
 		if e.Proto == tracer.TCP {
 			b = appendStr(b, "state", e.State.String())
 		}
+		if e.Kind == tracer.KindFree {
+			b = append(b, `,"estimated":`...)
+			b = strconv.AppendBool(b, e.Estimated)
+		}
 	case tracer.KindFail:
 		b = appendStr(b, "errno", ErrnoName(e.Errno))
+		if p := e.Pressure; p != nil {
+			b = appendUint(b, "in_use", uint64(p.InUse))
+			b = appendUint(b, "range_size", uint64(p.RangeSize))
+			b = appendUint(b, "timewait", uint64(p.TimeWait))
+			if e.Via == tracer.ViaConnect {
+				b = appendUint(b, "dest_in_use", uint64(p.DestInUse))
+			}
+			b = append(b, `,"top_holders":[`...)
+			for i, h := range p.TopHolders {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, `{"pid":`...)
+				b = strconv.AppendUint(b, uint64(h.PID), 10)
+				b = appendStr(b, "comm", h.Comm)
+				b = appendUint(b, "count", uint64(h.Count))
+				b = append(b, '}')
+			}
+			b = append(b, ']')
+		}
 	}
 	return b
 }

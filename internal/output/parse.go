@@ -122,14 +122,35 @@ func (p *parser) field(e *tracer.Event, key string) error {
 		s, err := p.str()
 		e.Cgroup = s
 		return err
-	case "ephemeral", "deferred":
+	case "ephemeral", "deferred", "estimated":
 		v, err := p.boolean()
-		if key == "ephemeral" {
+		switch key {
+		case "ephemeral":
 			e.Ephemeral = v
-		} else {
+		case "deferred":
 			e.Deferred = v
+		default:
+			e.Estimated = v
 		}
 		return err
+	case "in_use", "range_size", "timewait", "dest_in_use":
+		n, err := p.uint(1 << 31)
+		if err != nil {
+			return err
+		}
+		if e.Pressure == nil {
+			e.Pressure = &tracer.Pressure{}
+		}
+		switch key {
+		case "in_use":
+			e.Pressure.InUse = int(n)
+		case "range_size":
+			e.Pressure.RangeSize = int(n)
+		case "timewait":
+			e.Pressure.TimeWait = int(n)
+		default:
+			e.Pressure.DestInUse = int(n)
+		}
 	case "port", "rport":
 		n, err := p.uint(65535)
 		if key == "port" {
@@ -150,6 +171,10 @@ func (p *parser) field(e *tracer.Event, key string) error {
 		default:
 			e.NetNS = uint32(n)
 		}
+		return err
+	case "search_ns":
+		n, err := p.uint(1<<63 - 1)
+		e.Search = time.Duration(n)
 		return err
 	case "cgroup_id", "held_ns", "count", "events", "allocs", "releases", "fails", "lost", "duration_ns":
 		n, err := p.uint(1<<63 - 1)

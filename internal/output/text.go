@@ -59,10 +59,12 @@ func (t *Text) Line(e *tracer.Event) string {
 	switch e.Kind {
 	case tracer.KindAlloc:
 		kind = t.alloc.Sprint(kind)
-	case tracer.KindRelease:
+	case tracer.KindRelease, tracer.KindFree:
 		kind = t.release.Sprint(kind)
 	case tracer.KindFail:
 		kind = t.fail.Sprint(kind)
+	case tracer.KindSlow:
+		kind = t.lost.Sprint(kind)
 	}
 	port := "-"
 	if e.Port != 0 {
@@ -83,6 +85,24 @@ func (t *Text) Line(e *tracer.Event) string {
 		}
 	case tracer.KindFail:
 		last = t.fail.Sprint(ErrnoName(e.Errno))
+		if p := e.Pressure; p != nil {
+			last += fmt.Sprintf(" (%d of %d ports in use, %d in TIME_WAIT", p.InUse, p.RangeSize, p.TimeWait)
+			if e.Via == tracer.ViaConnect {
+				last += fmt.Sprintf(", %d to this destination", p.DestInUse)
+			}
+			if len(p.TopHolders) > 0 {
+				h := p.TopHolders[0]
+				last += fmt.Sprintf("; most held by %s[%d]: %d", h.Comm, h.PID, h.Count)
+			}
+			last += ")"
+		}
+	case tracer.KindFree:
+		last = Duration(e.Held) + " in all"
+		if e.Estimated {
+			last += " (end of TIME_WAIT estimated)"
+		}
+	case tracer.KindSlow:
+		last = "port search took " + Duration(e.Search)
 	}
 	return strings.TrimRight(fmt.Sprintf("%-*s %s %-*s %*s %-*s %*d %-*s %-*s → %-*s %s",
 		wTime, ts, kind, wProto, protoFamily(e), wPort, port, wVia, e.Via,

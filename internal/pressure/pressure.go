@@ -1,0 +1,271 @@
+// Package pressure explains failures: how full the range was, who held it,
+// how much of it only TIME_WAIT kept — and follows ports after their holder
+// let go, until the kernel gives them back (free events).
+package pressure
+
+import (
+	"container/heap"
+	"net/netip"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/porttrace/porttrace/tracer"
+)
+
+// TimeWaitLen is how long the kernel keeps a port in TIME_WAIT
+// (TCP_TIMEWAIT_LEN, fixed in the kernel).
+const TimeWaitLen = 60 * time.Second
+
+// Lister lists a namespace's sockets (tracer.Tracer does).
+type Lister interface {
+	Sockets(nsPath string) ([]tracer.Socket, error)
+}
+
+// Tracker follows the trace's events.
+type Tracker struct {
+	lister Lister
+	slow   time.Duration // 0: no slow warnings
+
+	mu      sync.Mutex
+	pending freeHeap
+	byTuple map[tuple]*pendingFree
+	ns      map[uint32]*nsInfo
+	scans   map[uint32]scan
+}
+
+type tuple struct {
+	netns uint32
+	port  uint16
+	raddr netip.Addr
+	rport uint16
+}
+
+type pendingFree struct {
+	due   time.Time
+	e     tracer.Event // the free event to send
+	index int
+	done  bool
+}
+
+type nsInfo struct {
+	path       string
+	finTimeout time.Duration
+	reserved   tracer.PortSet
+	read       time.Time
+}
+
+type scan struct {
+	at    time.Time
+	socks []tracer.Socket
+	err   error
+}
+
+// New starts a Tracker. slow is the port search time above which a connect
+// is reported as slow (0: never).
+func New(l Lister, slow time.Duration) *Tracker {
+	return &Tracker{lister: l, slow: slow, byTuple: map[tuple]*pendingFree{}, ns: map[uint32]*nsInfo{}, scans: map[uint32]scan{}}
+}
+
+// Observe takes an event of the trace and returns the events it leads to:
+// free events for ports released straight back to the range, slow warnings.
+// It adds the range's pressure to fail events.
+func (t *Tracker) Observe(e *tracer.Event) []tracer.Event {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []tracer.Event
+	switch e.Kind {
+	case tracer.KindAlloc:
+		// A connect may take over a TIME_WAIT of the same four-tuple:
+		// that port was free again from this moment.
+		if p := t.byTuple[tupleOf(e)]; p != nil && e.Proto == tracer.TCP {
+			out = append(out, t.freeNow(p, e.Time))
+		}
+		if t.slow > 0 && e.Search >= t.slow {
+			s := *e
+			s.Kind = tracer.KindSlow
+			out = append(out, s)
+		}
+	case tracer.KindRelease:
+		f := *e
+		f.Kind = tracer.KindFree
+		if e.Proto == tracer.TCP && (e.State.String() == "TIME_WAIT" || e.State.String() == "FIN_WAIT2") {
+			wait := TimeWaitLen
+			if e.State.String() == "FIN_WAIT2" {
+				if ft := t.info(e.NetNS, e.PID).finTimeout; ft > 0 && ft < wait {
+					wait = ft
+				}
+			}
+			f.Time = e.Time.Add(wait)
+			f.Held = e.Held + wait
+			f.Estimated = true
+			p := &pendingFree{due: f.Time, e: f}
+			if old := t.byTuple[tupleOf(e)]; old != nil {
+				t.drop(old)
+			}
+			t.byTuple[tupleOf(e)] = p
+			heap.Push(&t.pending, p)
+		} else {
+			out = append(out, f)
+		}
+	case tracer.KindFail:
+		e.Pressure = t.pressure(e)
+	}
+	return out
+}
+
+// Due returns the free events whose time has come, in time order.
+func (t *Tracker) Due(now time.Time) []tracer.Event {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []tracer.Event
+	for t.pending.Len() > 0 && !t.pending[0].due.After(now) {
+		p := heap.Pop(&t.pending).(*pendingFree)
+		if p.done {
+			continue
+		}
+		delete(t.byTuple, tupleOf(&p.e))
+		out = append(out, p.e)
+	}
+	return out
+}
+
+// Pending is the number of ports waiting out TIME_WAIT.
+func (t *Tracker) Pending() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.byTuple)
+}
+
+func (t *Tracker) freeNow(p *pendingFree, at time.Time) tracer.Event {
+	f := p.e
+	f.Held -= f.Time.Sub(at)
+	f.Time = at
+	f.Estimated = false
+	t.drop(p)
+	return f
+}
+
+func (t *Tracker) drop(p *pendingFree) {
+	p.done = true
+	delete(t.byTuple, tupleOf(&p.e))
+}
+
+func tupleOf(e *tracer.Event) tuple {
+	return tuple{netns: e.NetNS, port: e.Port, raddr: e.RemoteAddr, rport: e.RemotePort}
+}
+
+// info reads what the namespace's sysctls say, at most once a few seconds,
+// so a change to them is picked up.
+func (t *Tracker) info(netns, pid uint32) *nsInfo {
+	n := t.ns[netns]
+	if n != nil && time.Since(n.read) < 5*time.Second {
+		return n
+	}
+	if n == nil {
+		n = &nsInfo{}
+		t.ns[netns] = n
+	}
+	n.read = time.Now()
+	if n.path == "" {
+		n.path, _ = tracer.NamespacePath(netns, pid)
+	}
+	if n.path == "" {
+		return n
+	}
+	if s, err := tracer.Sysctl(n.path, "net/ipv4/tcp_fin_timeout"); err == nil {
+		if v, err := strconv.Atoi(s); err == nil {
+			n.finTimeout = time.Duration(v) * time.Second
+		}
+	}
+	if s, err := tracer.Sysctl(n.path, "net/ipv4/ip_local_reserved_ports"); err == nil {
+		if set, err := tracer.ParsePortList(s); err == nil {
+			n.reserved = set
+		}
+	}
+	return n
+}
+
+// pressure lists the failing call's namespace and sums up its range. Scans
+// are shared for 100 ms: a storm of failures does not become a storm of scans.
+func (t *Tracker) pressure(e *tracer.Event) *tracer.Pressure {
+	n := t.info(e.NetNS, e.PID)
+	if n.path == "" || e.Range.Size() == 0 {
+		return nil
+	}
+	sc, ok := t.scans[e.NetNS]
+	if !ok || time.Since(sc.at) > 100*time.Millisecond {
+		socks, err := t.lister.Sockets(n.path)
+		sc = scan{at: time.Now(), socks: socks, err: err}
+		t.scans[e.NetNS] = sc
+	}
+	if sc.err != nil {
+		return nil
+	}
+	return Summarize(sc.socks, e, n.reserved)
+}
+
+// Summarize computes the pressure on the range of e's protocol from a list
+// of the namespace's sockets.
+func Summarize(socks []tracer.Socket, e *tracer.Event, reserved tracer.PortSet) *tracer.Pressure {
+	p := &tracer.Pressure{RangeSize: e.Range.Size()}
+	for port := int(e.Range.Lo); port <= int(e.Range.Hi); port++ {
+		if reserved.Has(uint16(port)) {
+			p.RangeSize--
+		}
+	}
+	held := map[uint16]bool{} // port → held by a live socket
+	dest := map[uint16]bool{}
+	perPID := map[uint32]map[uint16]bool{}
+	comm := map[uint32]string{}
+	for i := range socks {
+		s := &socks[i]
+		if s.Proto != e.Proto || !e.Range.Contains(s.Port) || reserved.Has(s.Port) {
+			continue
+		}
+		live := !s.TimeWait()
+		held[s.Port] = held[s.Port] || live
+		if e.Via == tracer.ViaConnect && s.RemotePort == e.RemotePort && s.RemoteAddr == e.RemoteAddr {
+			dest[s.Port] = true
+		}
+		if live && s.PID != 0 {
+			if perPID[s.PID] == nil {
+				perPID[s.PID] = map[uint16]bool{}
+			}
+			perPID[s.PID][s.Port] = true
+			comm[s.PID] = s.Comm
+		}
+	}
+	p.InUse = len(held)
+	for _, live := range held {
+		if !live {
+			p.TimeWait++
+		}
+	}
+	p.DestInUse = len(dest)
+	for pid, ports := range perPID {
+		p.TopHolders = append(p.TopHolders, tracer.Holder{PID: pid, Comm: comm[pid], Count: len(ports)})
+	}
+	sort.Slice(p.TopHolders, func(i, j int) bool {
+		a, b := p.TopHolders[i], p.TopHolders[j]
+		return a.Count > b.Count || a.Count == b.Count && a.PID < b.PID
+	})
+	if len(p.TopHolders) > 5 {
+		p.TopHolders = p.TopHolders[:5]
+	}
+	return p
+}
+
+type freeHeap []*pendingFree
+
+func (h freeHeap) Len() int           { return len(h) }
+func (h freeHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h freeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i]; h[i].index = i; h[j].index = j }
+func (h *freeHeap) Push(x any)        { p := x.(*pendingFree); p.index = len(*h); *h = append(*h, p) }
+func (h *freeHeap) Pop() any {
+	old := *h
+	p := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return p
+}
