@@ -186,6 +186,28 @@ static __always_inline void net_info(struct net *net, struct sock_info *si)
 	}
 }
 
+/* The namespace's range, narrowed by the socket's own IP_LOCAL_PORT_RANGE
+ * (Linux 6.3+) the way inet_sk_get_local_port_range() narrows it. */
+static __always_inline void net_info_sk(struct sock *sk, struct sock_info *si)
+{
+	net_info(BPF_CORE_READ(sk, __sk_common.skc_net.net), si);
+	struct inet_sock *inet = (struct inet_sock *)sk;
+	if (!bpf_core_field_exists(inet->local_port_range))
+		return;
+	__u32 r = BPF_CORE_READ(inet, local_port_range);
+	if (!r || !si->range_lo)
+		return;
+	__u16 lo = r & 0xffff, hi = r >> 16;
+	if (lo < si->range_lo)
+		lo = si->range_lo;
+	if (!hi || hi > si->range_hi)
+		hi = si->range_hi;
+	if (lo <= hi) {
+		si->range_lo = lo;
+		si->range_hi = hi;
+	}
+}
+
 extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id) __ksym;
 
 /* cgroup hooks see a struct bpf_sock; the struct sock behind it, read-only,

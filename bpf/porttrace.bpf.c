@@ -86,7 +86,7 @@ int pt_sockops(struct bpf_sock_ops *skops)
 	si->proto = IPPROTO_TCP;
 	si->ev_flags = 0;
 	addrs_from_sk(sk, si);
-	net_info(BPF_CORE_READ(sk, __sk_common.skc_net.net), si);
+	net_info_sk(sk, si);
 	alloc_commit(si, port, op == BPF_SOCK_OPS_TCP_CONNECT_CB ? PT_VIA_CONNECT : PT_VIA_LISTEN, true);
 	return 1;
 }
@@ -143,7 +143,7 @@ int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 		f.via = PT_VIA_CONNECT;
 		addrs_from_sk(sk, &f);
 		f.port = sport;
-		net_info(BPF_CORE_READ(sk, __sk_common.skc_net.net), &f);
+		net_info_sk(sk, &f);
 		if (who_wanted(&f))
 			emit(PT_KIND_FAIL, &f, 0, EADDRNOTAVAIL);
 		return 0;
@@ -223,7 +223,7 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, bool v6)
 	if (v6)
 		user_ip6(ctx, ip6);
 	sockaddr_into(si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->user_ip4, ip6, 0, false);
-	net_info(BPF_CORE_READ(sk_of(sk), __sk_common.skc_net.net), si);
+	net_info_sk(sk_of(sk), si);
 	si->alloc_ns = bpf_ktime_get_ns();
 	si->flags |= SI_BIND_REQ;
 	return 1;
@@ -279,7 +279,7 @@ static __always_inline int on_post_bind(struct bpf_sock *ctx, bool v6)
 		ip6[3] = ctx->src_ip6[3];
 	}
 	sockaddr_into(si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->src_ip4, ip6, 0, false);
-	net_info(BPF_CORE_READ(sk_of(ctx), __sk_common.skc_net.net), si);
+	net_info_sk(sk_of(ctx), si);
 	alloc_commit(si, port, PT_VIA_BIND, ephemeral);
 	return 1;
 }
@@ -328,7 +328,7 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, bool v6)
 		user_ip6(ctx, rip6);
 	__builtin_memset(si->laddr, 0, 16);
 	sockaddr_into(si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->user_ip4, rip6, ctx->user_port, true);
-	net_info(BPF_CORE_READ(sk_of(sk), __sk_common.skc_net.net), si);
+	net_info_sk(sk_of(sk), si);
 	si->alloc_ns = bpf_ktime_get_ns();
 	si->flags |= SI_UDP_CONNECT;
 	return 1;
@@ -410,7 +410,7 @@ int BPF_PROG(pt_send, struct sock *sk, int ret, int flags)
 		f.proto = IPPROTO_UDP;
 		f.via = PT_VIA_SENDMSG;
 		f.family = sk->__sk_common.skc_family;
-		net_info(sk->__sk_common.skc_net.net, &f);
+		net_info_sk(sk, &f);
 		dest_from_syscall(&f);
 		if (who_wanted(&f))
 			emit(PT_KIND_FAIL, &f, 0, EAGAIN);
@@ -435,7 +435,7 @@ int BPF_PROG(pt_send, struct sock *sk, int ret, int flags)
 	si->proto = IPPROTO_UDP;
 	si->ev_flags = 0;
 	addrs_from_sk(sk, si);
-	net_info(sk->__sk_common.skc_net.net, si);
+	net_info_sk(sk, si);
 	if (!si->rport)
 		dest_from_syscall(si);
 	alloc_commit(si, port, PT_VIA_SENDMSG, true);
@@ -513,7 +513,7 @@ int pt_existing(struct bpf_iter__task_file *ctx)
 	si->proto = proto;
 	si->ev_flags = 0;
 	addrs_from_sk(sk, si);
-	net_info(BPF_CORE_READ(sk, __sk_common.skc_net.net), si);
+	net_info_sk(sk, si);
 	si->port = port;
 	si->via = PT_VIA_EXISTING;
 	si->ephemeral = in_range(si, port);

@@ -528,3 +528,21 @@ func TestExternalPrograms(t *testing.T) {
 		s.check(s.find("release by nc", in(ns, tracer.KindRelease, a.Port)), ns, w)
 	})
 }
+
+// A socket's own IP_LOCAL_PORT_RANGE narrows the range its port came from.
+func TestSocketPortRange(t *testing.T) {
+	ns := newNS(t)
+	s := openTracer(t, tracer.Options{}).start()
+	r := py(t, ns, "narrow-connect", "127.0.0.1", fmt.Sprint(holdPort), "40100", "40103")
+	port := uint16(r.Int("port"))
+	if port < 40100 || port > 40103 {
+		t.Fatalf("the kernel ignored IP_LOCAL_PORT_RANGE: port %d", port)
+	}
+	a := s.find("alloc", in(ns, tracer.KindAlloc, port))
+	if a.Range != (tracer.PortRange{Lo: 40100, Hi: 40103}) {
+		t.Errorf("range = %v, want the socket's 40100-40103", a.Range)
+	}
+	if a.Search <= 0 || a.Search > time.Second {
+		t.Errorf("search = %v: a TCP connect's port search is timed", a.Search)
+	}
+}

@@ -9,6 +9,7 @@ import errno
 import json
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -225,6 +226,16 @@ def fill(host, port, n_close):
     sys.stdin.readline()
 
 
+def narrow_connect(host, port, lo, hi):
+    """connect() on a socket whose own IP_LOCAL_PORT_RANGE is lo..hi."""
+    IP_LOCAL_PORT_RANGE = 51
+    s = socket.socket()
+    s.setsockopt(socket.SOL_IP, IP_LOCAL_PORT_RANGE, struct.pack("I", (int(hi) << 16) | int(lo)))
+    s.connect((host, int(port)))
+    say(port=s.getsockname()[1])
+    s.close()
+
+
 def main():
     scen, args = sys.argv[1], sys.argv[2:]
     {
@@ -237,6 +248,7 @@ def main():
         "exit-holding": exit_holding,
         "many-udp": many_udp,
         "fill": fill,
+        "narrow-connect": narrow_connect,
     }[scen](*args)
 
 
