@@ -555,6 +555,7 @@ static __always_inline void sock_owner(struct sock *sk, struct pt_sock *r)
 	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, 0);
 	if (si && si->pid) {
 		r->pid = si->pid;
+		r->cgroup = si->cgroup;
 		__builtin_memcpy(r->comm, si->comm, 16);
 		r->owned = 1;
 	}

@@ -59,6 +59,7 @@ struct pt_event {
 /* One socket or TIME_WAIT entry of a namespace, as iter/tcp and iter/udp
  * list them (written to the iterator's seq file, not the ring buffer). */
 struct pt_sock {
+	__u64 cgroup;     /* cgroup v2 id of the process porttrace saw take it */
 	__u8 laddr[16];
 	__u8 raddr[16];
 	__u16 lport;      /* host order */

@@ -57,6 +57,7 @@ const (
 
 type porttracePtSock struct {
 	_        structs.HostLayout
+	Cgroup   uint64
 	Laddr    [16]uint8
 	Raddr    [16]uint8
 	Lport    uint16
@@ -70,6 +71,7 @@ type porttracePtSock struct {
 	Pid      uint32
 	Netns    uint32
 	Comm     [16]int8
+	_        [4]byte
 }
 
 type porttracePtVia uint32

@@ -25,6 +25,7 @@ type Socket struct {
 	Substate   TCPState // TIME_WAIT entries: TIME_WAIT or FIN_WAIT2
 	PID        uint32   // the process porttrace saw take it; 0 if unknown
 	Comm       string
+	CgroupID   uint64
 	NetNS      uint32
 }
 
@@ -98,6 +99,7 @@ func listIter(p *ebpf.Program) ([]Socket, error) {
 		if raw.Owned != 0 {
 			s.PID = raw.Pid
 			s.Comm = commString(raw.Comm)
+			s.CgroupID = raw.Cgroup
 		}
 		out = append(out, s)
 	}
@@ -133,3 +135,7 @@ func NamespacePath(ino uint32, hintPID uint32) (string, error) {
 	}
 	return "", fmt.Errorf("network namespace %d is gone", ino)
 }
+
+// CgroupPath resolves a cgroup v2 id to its path below the root ("" if it
+// is gone).
+func (t *Tracer) CgroupPath(id uint64) string { return t.cgroups.lookup(id) }

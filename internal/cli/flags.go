@@ -17,8 +17,9 @@ import (
 
 // Config is what the flags asked for.
 type Config struct {
-	Command    string // "" (trace) or "report"
+	Command    string // "" (trace), "report" or "top"
 	Report     ReportConfig
+	Top        TopConfig
 	Filter     tracer.Filter
 	Format     string // text or json
 	Output     string // JSON Lines file, "" for none
@@ -47,6 +48,7 @@ func usageErrorf(format string, a ...any) error {
 
 const usageHead = `Usage: porttrace [flags]
        porttrace report [flags] FILE...   (see porttrace report --help)
+       porttrace top [flags]              (see porttrace top --help)
 
 Shows, as it happens, which process gets which local (ephemeral) port, how
 (connect, sendto/sendmsg, bind), and how long it holds it, in every network
@@ -78,6 +80,9 @@ Exit status: 0 when the trace ended normally, 1 on an error, 2 for bad flags.
 func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done bool) {
 	if len(args) > 0 && args[0] == "report" {
 		return parseReport(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "top" {
+		return parseTop(args[1:], stdout, stderr)
 	}
 	fs := pflag.NewFlagSet("porttrace", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)

@@ -36,8 +36,11 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if cfg.Command == "report" {
+	switch cfg.Command {
+	case "report":
 		return RunReport(cfg.Report, stdout, stderr)
+	case "top":
+		return RunTop(ctx, cfg.Top, stdout, stderr)
 	}
 	setColor(cfg.Color, stdout)
 
