@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -104,6 +105,8 @@ func Open(opts Options) (t *Tracer, err error) {
 		return nil, fmt.Errorf("load BPF programs: %w", err)
 	}
 	t.loaded = true
+	// Loading parsed the kernel's BTF for CO-RE: tens of MiB not needed again.
+	debug.FreeOSMemory()
 
 	root, note, err := cgroup2Root()
 	if err != nil {

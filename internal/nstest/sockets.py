@@ -236,6 +236,18 @@ def narrow_connect(host, port, lo, hi):
     s.close()
 
 
+def hold_udp(host, n):
+    """Take n UDP ports by bind(0), report, and keep them until a line
+    arrives on stdin."""
+    socks = []
+    for _ in range(int(n)):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((host, 0))
+        socks.append(s)
+    say(count=len(socks))
+    sys.stdin.readline()
+
+
 def main():
     scen, args = sys.argv[1], sys.argv[2:]
     {
@@ -248,6 +260,7 @@ def main():
         "exit-holding": exit_holding,
         "many-udp": many_udp,
         "fill": fill,
+        "hold-udp": hold_udp,
         "narrow-connect": narrow_connect,
     }[scen](*args)
 
