@@ -68,8 +68,8 @@ func New(l Lister, slow time.Duration) *Tracker {
 	return &Tracker{lister: l, slow: slow, byTuple: map[tuple]*pendingFree{}, ns: map[uint32]*nsInfo{}, scans: map[uint32]scan{}}
 }
 
-// Observe takes an event of the trace and returns the events it leads to:
-// free events for ports released straight back to the range, slow warnings.
+// Observe takes an event of the trace and returns the events it leads to
+// now: frees of TIME_WAIT entries a new connect took over, slow warnings.
 // It adds the range's pressure to fail events.
 func (t *Tracker) Observe(e *tracer.Event) []tracer.Event {
 	t.mu.Lock()
@@ -106,9 +106,10 @@ func (t *Tracker) Observe(e *tracer.Event) []tracer.Event {
 			}
 			t.byTuple[tupleOf(e)] = p
 			heap.Push(&t.pending, p)
-		} else {
-			out = append(out, f)
 		}
+		// Otherwise the port went back to the range with the release
+		// itself: the release says so (state CLOSE, or UDP), and a free
+		// event would only double the output.
 	case tracer.KindFail:
 		e.Pressure = t.pressure(e)
 	}
