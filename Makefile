@@ -28,7 +28,7 @@ unit:
 REPORT_MB ?= 1024
 bench: build
 	$(GO) test -count=1 -run '^$$' -bench 'TCP|UDP|Bind|Sendto|AtOnce' -benchtime 20000x -timeout 30m ./internal/bench -args -porttrace $(CURDIR)/$(BIN)
-	$(GO) test -count=1 -run '^$$' -bench 'Report' -benchtime 1x -timeout 30m ./internal/bench -args -porttrace $(CURDIR)/$(BIN) -report-mb $(REPORT_MB)
+	$(GO) test -count=1 -run '^$$' -bench 'Report|Hold100k' -benchtime 1x -timeout 30m ./internal/bench -args -porttrace $(CURDIR)/$(BIN) -report-mb $(REPORT_MB)
 
 # Regenerate the BPF objects and their Go bindings with the pinned clang.
 generate:
