@@ -396,9 +396,13 @@ int BPF_PROG(pt_send, struct sock *sk, int ret, int flags)
 {
 	if (BPF_CORE_READ_BITFIELD(sk, sk_protocol) != IPPROTO_UDP)
 		return 0;
+	/* The hot path of a server: a socket bound to its port by bind(), which
+	 * post_bind (or the scan at start) accounted for, never autobinds. */
+	if (BPF_CORE_READ_BITFIELD(sk, sk_userlocks) & SOCK_BINDPORT_LOCK)
+		return 0;
 	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, 0);
 	if (si && (si->flags & SI_HAS_PORT))
-		return 0; /* the hot path: a socket whose port we know */
+		return 0; /* a socket whose port we know */
 	__u16 port = sk->__sk_common.skc_num;
 	if (!port) {
 		if (ret != -EAGAIN)

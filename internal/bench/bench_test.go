@@ -21,7 +21,7 @@ import (
 
 var (
 	binary = flag.String("porttrace", "../../bin/porttrace", "the porttrace binary to measure")
-	rounds = flag.Int("rounds", 5, "rounds per loop; each runs every mode once, and medians are reported")
+	rounds = flag.Int("rounds", 9, "rounds per loop; each runs every mode once, and medians are reported")
 )
 
 // A mode is how a loop runs: bare, or under porttrace with these flags.
@@ -192,13 +192,14 @@ func benchLoop(b *testing.B, l loop) {
 					return
 				}
 				defer teardown()
+				n := b.N * max(l.scale, 1)
 				t0 := time.Now()
-				for i := 0; i < b.N; i++ {
+				for i := 0; i < n; i++ {
 					if err = op(); err != nil {
 						return
 					}
 				}
-				ns_op = float64(time.Since(t0).Nanoseconds()) / float64(b.N)
+				ns_op = float64(time.Since(t0).Nanoseconds()) / float64(n)
 			})
 			if tr != nil {
 				lost += tr.finish(b)
