@@ -67,32 +67,37 @@ func rangeIn(nsPath string) (PortRange, error) {
 	return parseRange(b)
 }
 
-// Sysctl reads /proc/sys/NAME as the namespace at nsPath sees it. /proc/sys
-// answers for the namespace of the reading thread, so the read happens on a
-// locked thread that enters it; that thread is never handed back to Go.
+// Sysctl reads /proc/sys/NAME as the namespace at nsPath sees it.
 func Sysctl(nsPath, name string) (string, error) {
-	type result struct {
-		s   string
-		err error
-	}
-	ch := make(chan result, 1)
+	var v string
+	err := inNetns(nsPath, func() error {
+		b, err := os.ReadFile("/proc/sys/" + name)
+		v = strings.TrimSpace(string(b))
+		return err
+	})
+	return v, err
+}
+
+// inNetns runs fn on an OS thread that entered the network namespace at
+// nsPath. /proc/sys and the kernel's socket iterators answer for the
+// namespace of the calling thread; the thread is never handed back to Go.
+func inNetns(nsPath string, fn func() error) error {
+	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // no Unlock: the thread dies with the goroutine
 		fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			ch <- result{err: err}
+			errc <- fmt.Errorf("open network namespace: %w", err)
 			return
 		}
 		defer unix.Close(fd)
 		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("enter network namespace %s: %w", nsPath, err)}
+			errc <- fmt.Errorf("enter network namespace %s: %w", nsPath, err)
 			return
 		}
-		b, err := os.ReadFile("/proc/sys/" + name)
-		ch <- result{strings.TrimSpace(string(b)), err}
+		errc <- fn()
 	}()
-	res := <-ch
-	return res.s, res.err
+	return <-errc
 }
 
 // ParsePortList reads a sysctl port list such as ip_local_reserved_ports:

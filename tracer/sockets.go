@@ -2,14 +2,11 @@ package tracer
 
 import (
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
-	"runtime"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,57 +33,23 @@ func (s *Socket) TimeWait() bool { return s.Proto == TCP && s.State == 6 }
 const rawSockSize = int(unsafe.Sizeof(porttracePtSock{}))
 
 // Sockets lists every TCP and UDP socket and TIME_WAIT entry of the network
-// namespace that nsPath (/proc/PID/ns/net, /run/netns/NAME) names. The
-// kernel's iterators walk the namespace of the thread that opens them, so
-// they are opened on a thread that entered it and is then thrown away.
+// namespace that nsPath (/proc/PID/ns/net, /run/netns/NAME) names.
 func (t *Tracer) Sockets(nsPath string) ([]Socket, error) {
-	type result struct {
-		socks []Socket
-		err   error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			ch <- result{err: fmt.Errorf("open network namespace: %w", err)}
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("enter network namespace %s: %w", nsPath, err)}
-			return
-		}
-		var out []Socket
+	var out []Socket
+	err := inNetns(nsPath, func() error {
 		for _, p := range []*ebpf.Program{t.objs.PtListTcp, t.objs.PtListUdp} {
-			s, err := listIter(p)
+			data, err := readIter(p, "socket iterator (needs Linux 5.9+)")
 			if err != nil {
-				ch <- result{err: err}
-				return
+				return err
 			}
-			out = append(out, s...)
+			out = append(out, decodeSockets(data)...)
 		}
-		ch <- result{socks: out}
-	}()
-	r := <-ch
-	return r.socks, r.err
+		return nil
+	})
+	return out, err
 }
 
-func listIter(p *ebpf.Program) ([]Socket, error) {
-	it, err := link.AttachIter(link.IterOptions{Program: p})
-	if err != nil {
-		return nil, fmt.Errorf("attach socket iterator (needs Linux 5.9+): %w", err)
-	}
-	defer it.Close()
-	rd, err := it.Open()
-	if err != nil {
-		return nil, fmt.Errorf("open socket iterator: %w", err)
-	}
-	defer rd.Close()
-	data, err := io.ReadAll(rd)
-	if err != nil {
-		return nil, fmt.Errorf("read socket iterator: %w", err)
-	}
+func decodeSockets(data []byte) []Socket {
 	var out []Socket
 	var raw porttracePtSock
 	for len(data) >= rawSockSize {
@@ -103,7 +66,7 @@ func listIter(p *ebpf.Program) ([]Socket, error) {
 		}
 		out = append(out, s)
 	}
-	return out, nil
+	return out
 }
 
 // NamespacePath finds a path that names the network namespace with inode

@@ -187,19 +187,9 @@ func (t *Tracer) Notes() []string { return append([]string(nil), t.notes...) }
 // Via == ViaExisting per socket, each named with a process holding it. Call
 // it once, after Open: sockets reported here get their release reported too.
 func (t *Tracer) Existing() ([]Event, error) {
-	it, err := link.AttachIter(link.IterOptions{Program: t.objs.PtExisting})
+	data, err := readIter(t.objs.PtExisting, "iter/task_file (needs Linux 5.11+)")
 	if err != nil {
-		return nil, fmt.Errorf("attach iter/task_file (needs Linux 5.11+): %w", err)
-	}
-	defer it.Close()
-	rd, err := it.Open()
-	if err != nil {
-		return nil, fmt.Errorf("open socket iterator: %w", err)
-	}
-	defer rd.Close()
-	data, err := io.ReadAll(rd)
-	if err != nil {
-		return nil, fmt.Errorf("read socket iterator: %w", err)
+		return nil, err
 	}
 	var out []Event
 	var raw porttracePtEvent
@@ -325,4 +315,24 @@ func skipped(name string, prefixes []string) bool {
 		}
 	}
 	return false
+}
+
+// readIter runs a BPF iterator once and returns all it wrote. Iterators of
+// a namespace's sockets walk the namespace of the thread calling this.
+func readIter(p *ebpf.Program, what string) ([]byte, error) {
+	it, err := link.AttachIter(link.IterOptions{Program: p})
+	if err != nil {
+		return nil, fmt.Errorf("attach %s: %w", what, err)
+	}
+	defer it.Close()
+	rd, err := it.Open()
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", what, err)
+	}
+	defer rd.Close()
+	data, err := io.ReadAll(rd)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	return data, nil
 }
