@@ -58,6 +58,38 @@ type Tracer struct {
 // Open loads the BPF programs and attaches every hook. On error nothing is
 // left attached.
 func Open(opts Options) (t *Tracer, err error) {
+	t, err = load(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			t.Close()
+			t = nil
+		}
+	}()
+	for _, h := range portableTier.hooks {
+		if skipped(h.name, opts.SkipHooks) {
+			continue
+		}
+		l, err := h.run(t)
+		if err != nil {
+			return nil, err
+		}
+		t.links = append(t.links, l)
+		t.hooks = append(t.hooks, h.name)
+	}
+
+	t.reader, err = ringbuf.NewReader(t.objs.Events)
+	if err != nil {
+		return nil, fmt.Errorf("open ring buffer: %w", err)
+	}
+	return t, nil
+}
+
+// load checks the host, loads the BPF objects and finds the cgroup root,
+// attaching nothing.
+func load(opts Options) (t *Tracer, err error) {
 	if err := opts.Filter.Validate(); err != nil {
 		return nil, err
 	}
@@ -115,23 +147,6 @@ func Open(opts Options) (t *Tracer, err error) {
 	t.cgroupRoot = root
 	t.cgroups = newCgroupPaths(root)
 	t.addNote(note)
-
-	for _, h := range portableTier.hooks {
-		if skipped(h.name, opts.SkipHooks) {
-			continue
-		}
-		l, err := h.run(t)
-		if err != nil {
-			return nil, err
-		}
-		t.links = append(t.links, l)
-		t.hooks = append(t.hooks, h.name)
-	}
-
-	t.reader, err = ringbuf.NewReader(t.objs.Events)
-	if err != nil {
-		return nil, fmt.Errorf("open ring buffer: %w", err)
-	}
 	return t, nil
 }
 

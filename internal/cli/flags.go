@@ -49,6 +49,7 @@ func usageErrorf(format string, a ...any) error {
 const usageHead = `Usage: porttrace [flags]
        porttrace report [flags] FILE...   (see porttrace report --help)
        porttrace top [flags]              (see porttrace top --help)
+       porttrace doctor                   (what this host offers porttrace)
 
 Shows, as it happens, which process gets which local (ephemeral) port, how
 (connect, sendto/sendmsg, bind), and how long it holds it, in every network
@@ -83,6 +84,9 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	}
 	if len(args) > 0 && args[0] == "top" {
 		return parseTop(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "doctor" {
+		return parseDoctor(args[1:], stdout, stderr)
 	}
 	fs := pflag.NewFlagSet("porttrace", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)

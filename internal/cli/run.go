@@ -41,6 +41,8 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return RunReport(cfg.Report, stdout, stderr)
 	case "top":
 		return RunTop(ctx, cfg.Top, stdout, stderr)
+	case "doctor":
+		return RunDoctor(cfg, stdout)
 	}
 	setColor(cfg.Color, stdout)
 

@@ -1,0 +1,61 @@
+package main_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/porttrace/porttrace/internal/nstest"
+)
+
+// doctor attaches every hook for real: on the machine the tests run on,
+// porttrace works (the other tests prove it), so doctor must say so, and
+// name every hook as attached.
+func TestDoctorOnThisHost(t *testing.T) {
+	nstest.RequireRoot(t)
+	out, errs, code := runBin(t, "doctor", "--color", "never")
+	if code != 0 {
+		t.Fatalf("doctor: exit %d\n%s%s", code, out, errs)
+	}
+	for _, hook := range []string{"tp_btf/inet_sock_set_state", "tp_btf/tcp_destroy_sock", "cgroup/sockops", "cgroup/bind4", "cgroup/post_bind6",
+		"cgroup/connect4", "tp_btf/sock_send_length", "cgroup/sock_release", "iter/task_file", "iter/tcp", "iter/udp"} {
+		line := lineWith(out, "hook "+hook)
+		if f := strings.Fields(line); len(f) < 3 || f[2] != "ok" {
+			t.Errorf("doctor line for %s: %q", hook, line)
+		}
+	}
+	for _, c := range []string{"privileges", "BTF", "ring buffer", "socket storage", "lockdown", "fentry/fexit", "kprobes"} {
+		if lineWith(out, c) == "" {
+			t.Errorf("doctor does not check %s:\n%s", c, out)
+		}
+	}
+	if !strings.Contains(out, "porttrace can trace on this host") {
+		t.Errorf("no verdict:\n%s", out)
+	}
+}
+
+func TestDoctorWithoutPrivileges(t *testing.T) {
+	nstest.RequireRoot(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv (util-linux) is not installed")
+	}
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", binary, "doctor", "--color", "never")
+	b, err := cmd.CombinedOutput()
+	out := string(b)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("as nobody: %v, want exit 1\n%s", err, out)
+	}
+	if l := lineWith(out, "privileges"); !strings.Contains(l, "MISSING") || !strings.Contains(l, "sudo") {
+		t.Errorf("privileges line: %q", l)
+	}
+	noStackTrace(t, out)
+}
+
+func lineWith(out, prefix string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	return ""
+}
