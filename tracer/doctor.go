@@ -68,7 +68,7 @@ func Doctor() []Check {
 	if priv == nil && btfErr == nil {
 		t, err := load(Options{BufferSize: 1 << 16})
 		if err != nil {
-			add(Check{Name: "load BPF programs", Needed: true, Detail: err.Error(), Fix: "see the error: the kernel refused porttrace's programs"})
+			add(Check{Name: "load BPF programs", Needed: true, Detail: err.Error(), Fix: "porttrace's hooks need Linux 6.5 or later; a tier for older kernels is not built yet"})
 		} else {
 			for _, h := range portableTier.hooks {
 				l, err := h.run(t)

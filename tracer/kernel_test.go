@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -544,5 +545,19 @@ func TestSocketPortRange(t *testing.T) {
 	}
 	if a.Search <= 0 || a.Search > time.Second {
 		t.Errorf("search = %v: a TCP connect's port search is timed", a.Search)
+	}
+}
+
+// A failure half way through Open leaves nothing behind and says which hook.
+func TestOpenFailureCleansUp(t *testing.T) {
+	nstest.RequireRoot(t)
+	before, _ := os.ReadDir("/proc/self/fd")
+	_, err := tracer.Open(tracer.Options{BufferSize: 3 << 20}) // not a power of two
+	if err == nil || !strings.Contains(err.Error(), "power of two") {
+		t.Fatalf("Open with a bad buffer: %v", err)
+	}
+	after, _ := os.ReadDir("/proc/self/fd")
+	if len(after) != len(before) {
+		t.Errorf("Open left %d file descriptors open", len(after)-len(before))
 	}
 }

@@ -31,6 +31,10 @@ type Options struct {
 	SkipHooks []string
 }
 
+// ErrKernelTooOld is wrapped by errors from kernels that lack a BPF feature
+// the portable hooks need.
+var ErrKernelTooOld = errors.New("this kernel lacks a BPF feature porttrace's hooks need (they need Linux 6.5 or later)")
+
 // ErrClosed is returned by Read once the tracer is closed.
 var ErrClosed = errors.New("tracer closed")
 
@@ -57,15 +61,15 @@ type Tracer struct {
 
 // Open loads the BPF programs and attaches every hook. On error nothing is
 // left attached.
-func Open(opts Options) (t *Tracer, err error) {
-	t, err = load(opts)
+func Open(opts Options) (_ *Tracer, err error) {
+	t, err := load(opts)
 	if err != nil {
 		return nil, err
 	}
+	// A return sets the named result before this runs: close t, not it.
 	defer func() {
 		if err != nil {
 			t.Close()
-			t = nil
 		}
 	}()
 	for _, h := range portableTier.hooks {
@@ -89,7 +93,7 @@ func Open(opts Options) (t *Tracer, err error) {
 
 // load checks the host, loads the BPF objects and finds the cgroup root,
 // attaching nothing.
-func load(opts Options) (t *Tracer, err error) {
+func load(opts Options) (_ *Tracer, err error) {
 	if err := opts.Filter.Validate(); err != nil {
 		return nil, err
 	}
@@ -122,17 +126,19 @@ func load(opts Options) (t *Tracer, err error) {
 		return nil, fmt.Errorf("set wakeup threshold: %w", err)
 	}
 
-	t = &Tracer{tier: portableTier.name, offset: monoToWall()}
+	t := &Tracer{tier: portableTier.name, offset: monoToWall()}
 	defer func() {
 		if err != nil {
 			t.Close()
-			t = nil
 		}
 	}()
 
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		if errors.Is(err, unix.EPERM) {
 			return nil, fmt.Errorf("load BPF programs: %w (%w)", err, ErrPrivileges)
+		}
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			return nil, fmt.Errorf("%w: %w; run porttrace doctor for what this kernel offers", ErrKernelTooOld, err)
 		}
 		return nil, fmt.Errorf("load BPF programs: %w", err)
 	}

@@ -16,10 +16,18 @@ import (
 func main() { os.Exit(run()) }
 
 func run() (code int) {
-	debug.SetTraceback("none") // a crash in any goroutine prints one line, no stack
+	// A crash prints one line, no stack, unless PORTTRACE_DEBUG is set for a
+	// bug report.
+	debugging := os.Getenv("PORTTRACE_DEBUG") != ""
+	if !debugging {
+		debug.SetTraceback("none")
+	}
 	defer func() {
 		if r := recover(); r != nil {
-			fmt.Fprintf(os.Stderr, "porttrace: internal error: %v. Please report it with the command line you ran.\n", r)
+			fmt.Fprintf(os.Stderr, "porttrace: internal error: %v. Please report it with the command line you ran (PORTTRACE_DEBUG=1 adds the details).\n", r)
+			if debugging {
+				os.Stderr.Write(debug.Stack())
+			}
 			code = 70
 		}
 	}()
