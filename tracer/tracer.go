@@ -232,7 +232,12 @@ func (t *Tracer) Existing() ([]Event, error) {
 // Read blocks until the next Event. Drops in the kernel come back as
 // KindLost events. After Stop, Read returns what is already buffered and then
 // io.EOF; after Close it returns ErrClosed.
-func (t *Tracer) Read() (Event, error) {
+func (t *Tracer) Read() (Event, error) { return t.ReadUntil(time.Time{}) }
+
+// ReadUntil is Read that gives up at deadline (zero: never) with
+// os.ErrDeadlineExceeded, so a caller can do periodic work between events
+// without a second goroutine.
+func (t *Tracer) ReadUntil(deadline time.Time) (Event, error) {
 	for {
 		if t.closed.Load() {
 			return Event{}, ErrClosed
@@ -243,11 +248,14 @@ func (t *Tracer) Read() (Event, error) {
 			}
 		}
 		stopping := t.stopping.Load()
-		if stopping {
-			t.reader.SetDeadline(time.Now())
-		} else {
-			t.reader.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		wait := time.Now().Add(100 * time.Millisecond)
+		if !deadline.IsZero() && deadline.Before(wait) {
+			wait = deadline
 		}
+		if stopping {
+			wait = time.Now()
+		}
+		t.reader.SetDeadline(wait)
 		err := t.reader.ReadInto(&t.rec)
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
@@ -256,6 +264,9 @@ func (t *Tracer) Read() (Event, error) {
 					return e, nil
 				}
 				return Event{}, io.EOF
+			}
+			if !deadline.IsZero() && !time.Now().Before(deadline) {
+				return Event{}, os.ErrDeadlineExceeded
 			}
 			continue
 		case errors.Is(err, ringbuf.ErrClosed):

@@ -36,7 +36,10 @@ var modes = []mode{
 	{"port", []string{"--port", "1"}}, // a port nobody uses
 }
 
-var extraMode = flag.String("mode", "", "an extra mode: porttrace flags, space-separated, e.g. '--skip-hook tracepoint/'")
+var (
+	extraMode   = flag.String("mode", "", "an extra mode: porttrace flags, space-separated, e.g. '--skip-hook tracepoint/'")
+	extraBinary = flag.String("extra-binary", "", "run the extra mode with this porttrace binary (an A/B of two builds)")
+)
 
 type result struct {
 	loop   string
@@ -51,8 +54,8 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if *extraMode != "" {
-		modes = append(modes, mode{"extra", strings.Fields(*extraMode)})
+	if *extraMode != "" || *extraBinary != "" {
+		modes = append(modes, mode{"extra", append([]string{}, strings.Fields(*extraMode)...)})
 	}
 	code := m.Run()
 	printTable()
@@ -72,9 +75,9 @@ type tracer struct {
 	stderr bytes.Buffer
 }
 
-func startTracer(b testing.TB, ns *nstest.Netns, args []string) *tracer {
+func startTracer(b testing.TB, binPath string, ns *nstest.Netns, args []string) *tracer {
 	b.Helper()
-	bin, err := filepath.Abs(*binary)
+	bin, err := filepath.Abs(binPath)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -181,7 +184,11 @@ func benchLoop(b *testing.B, l loop) {
 		for _, m := range modes {
 			var tr *tracer
 			if m.args != nil {
-				tr = startTracer(b, ns, m.args)
+				bin := *binary
+				if m.name == "extra" && *extraBinary != "" {
+					bin = *extraBinary
+				}
+				tr = startTracer(b, bin, ns, m.args)
 			}
 			var ns_op float64
 			var err error
@@ -236,7 +243,7 @@ func BenchmarkAllocatingLoopsAtOnce(b *testing.B) {
 	if b.N < 1000 {
 		return
 	}
-	tr := startTracer(b, ns, []string{})
+	tr := startTracer(b, *binary, ns, []string{})
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	t0 := time.Now()
@@ -308,7 +315,7 @@ func printLoops(b *strings.Builder) {
 		fmt.Fprintf(b, "%-30s %10.0f %10.0f %+9.0f %7.3f %12.0f %+9.0f %7.3f %6d\n",
 			r.loop, bare, all, all-bare, all/bare, port, port-bare, port/bare, r.lost)
 		if x, ok := r.median["extra"]; ok {
-			fmt.Fprintf(b, "%-30s %10s %10.0f %+9.0f %7.3f   (%s)\n", "", "extra:", x, x-bare, x/bare, *extraMode)
+			fmt.Fprintf(b, "%-30s %10s %10.0f %+9.0f %7.3f   (%s %s)\n", "", "extra:", x, x-bare, x/bare, *extraBinary, *extraMode)
 		}
 	}
 }

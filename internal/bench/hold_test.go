@@ -39,7 +39,7 @@ func BenchmarkHold100k(b *testing.B) {
 	for i := 0; i < nsCount; i++ {
 		nss = append(nss, nstest.New(b, 30000, 59999))
 	}
-	tr := startTracer(b, nss[0], []string{"--summary"})
+	tr := startTracer(b, *binary, nss[0], []string{"--summary"})
 	_, before := rssKiB(tr.cmd.Process.Pid)
 	t0 := time.Now()
 	var procs []*nstest.Proc

@@ -128,24 +128,9 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		t.Stop()
 	}()
 
-	// The tracer's events, and a tick for the frees that come due in
-	// TIME_WAIT while nothing else happens.
-	events := make(chan tracer.Event, 4096)
-	readErr := make(chan error, 1)
-	go func() {
-		defer close(events)
-		for {
-			e, err := t.Read()
-			if errors.Is(err, io.EOF) || errors.Is(err, tracer.ErrClosed) {
-				return
-			}
-			if err != nil {
-				readErr <- err
-				return
-			}
-			events <- e
-		}
-	}()
+	// One goroutine reads the events and, between them, sends the frees
+	// that came due: a hand-off per event would cost the traced programs
+	// CPU on a small machine.
 	track := pressure.New(t, cfg.Slow)
 	var sum *report.Builder
 	if cfg.Summary {
@@ -158,30 +143,31 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			sum.Add(*e)
 		}
 	}
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-loop:
+	var rerr error
+	nextTick := time.Now().Add(200 * time.Millisecond)
 	for {
-		select {
-		case e, ok := <-events:
-			if !ok {
-				break loop
-			}
-			extra := track.Observe(&e)
-			emit(&e)
-			for i := range extra {
-				emit(&extra[i])
-			}
-		case now := <-tick.C:
-			for _, f := range track.Due(now) {
+		e, err := t.ReadUntil(nextTick)
+		if errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(nextTick) {
+			for _, f := range track.Due(time.Now()) {
 				emit(&f)
 			}
+			nextTick = time.Now().Add(200 * time.Millisecond)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
 		}
-	}
-	var rerr error
-	select {
-	case rerr = <-readErr:
-	default:
+		if errors.Is(err, io.EOF) || errors.Is(err, tracer.ErrClosed) {
+			break
+		}
+		if err != nil {
+			rerr = err
+			break
+		}
+		extra := track.Observe(&e)
+		emit(&e)
+		for i := range extra {
+			emit(&extra[i])
+		}
 	}
 
 	stats.Duration = time.Since(began)
