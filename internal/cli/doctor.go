@@ -7,7 +7,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/fatih/color"
-	"github.com/spf13/pflag"
 
 	"github.com/porttrace/porttrace/tracer"
 )
@@ -21,21 +20,18 @@ anything missing. Exit status 0 when porttrace can trace here, 1 when not.
 `
 
 func parseDoctor(args []string, stdout, stderr io.Writer) (Config, int, bool) {
-	fs := pflag.NewFlagSet("porttrace doctor", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs, fail := newCommand("porttrace doctor", stderr)
 	help := fs.BoolP("help", "h", false, "show this help")
 	col := fs.String("color", "auto", "colour: auto, always or never")
 	if err := fs.Parse(args); err != nil {
-		fmt.Fprintf(stderr, "porttrace doctor: %s\nRun 'porttrace doctor --help' for usage.\n", flagError(err))
-		return Config{}, 2, true
+		return fail(flagError(err))
 	}
 	if *help {
 		fmt.Fprint(stdout, doctorUsage)
 		return Config{}, 0, true
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "porttrace doctor: unexpected argument %q: doctor takes no arguments\n", fs.Arg(0))
-		return Config{}, 2, true
+		return fail(usageErrorf("unexpected argument %q: doctor takes no arguments", fs.Arg(0)))
 	}
 	return Config{Command: "doctor", Color: *col}, 0, false
 }

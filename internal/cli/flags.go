@@ -88,9 +88,7 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	if len(args) > 0 && args[0] == "doctor" {
 		return parseDoctor(args[1:], stdout, stderr)
 	}
-	fs := pflag.NewFlagSet("porttrace", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.SortFlags = false
+	fs, fail := newCommand("porttrace", stderr)
 	ports := fs.StringP("port", "p", "", "only these local ports: `LIST` of ports and ranges, e.g. 60698 or 60000-60100,8080")
 	pids := fs.UintSlice("pid", nil, "only calls made by these process `IDs` (comma-separated or repeated)")
 	comms := fs.StringSlice("comm", nil, "only calls made by processes with this command `NAME` (as ps shows it; repeatable)")
@@ -116,10 +114,6 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	help := fs.BoolP("help", "h", false, "show this help")
 	version := fs.Bool("version", false, "print the version")
 
-	fail := func(err error) (Config, int, bool) {
-		fmt.Fprintf(stderr, "porttrace: %s\nRun 'porttrace --help' for usage.\n", err)
-		return Config{}, 2, true
-	}
 	if err := fs.Parse(args); err != nil {
 		return fail(flagError(err))
 	}
@@ -135,13 +129,11 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 		return fail(usageErrorf("unexpected argument %q: porttrace takes only flags", fs.Arg(0)))
 	}
 
-	if fs.Changed("port") {
-		set, err := tracer.ParsePorts(*ports)
-		if err != nil {
-			return fail(usageErrorf("--port: %v", err))
-		}
-		cfg.Filter.Ports = set
+	set, pr, err := parsePortsProto(fs, *ports, *proto)
+	if err != nil {
+		return fail(err)
 	}
+	cfg.Filter.Ports, cfg.Filter.Proto = set, pr
 	for _, p := range *pids {
 		if p == 0 || p > 1<<22 {
 			return fail(usageErrorf("--pid: %d is not a process ID", p))
@@ -149,13 +141,6 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 		cfg.Filter.PIDs = append(cfg.Filter.PIDs, uint32(p))
 	}
 	cfg.Filter.Comms = *comms
-	if *proto != "" {
-		p, ok := tracer.ParseProto(*proto)
-		if !ok {
-			return fail(usageErrorf("--proto: %q is not a protocol porttrace traces: use tcp or udp", *proto))
-		}
-		cfg.Filter.Proto = p
-	}
 	switch {
 	case *v4 && *v6:
 		return fail(usageErrorf("-4 and -6 together select nothing: give one of them, or neither for both"))

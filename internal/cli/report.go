@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/porttrace/porttrace/internal/output"
 	"github.com/porttrace/porttrace/internal/record"
 	"github.com/porttrace/porttrace/internal/report"
@@ -44,9 +42,7 @@ Flags:
 `
 
 func parseReport(args []string, stdout, stderr io.Writer) (cfg Config, code int, done bool) {
-	fs := pflag.NewFlagSet("porttrace report", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.SortFlags = false
+	fs, fail := newCommand("porttrace report", stderr)
 	format := fs.String("format", "text", "output `FORMAT`: text, json (one document) or html (a self-contained page with a timeline)")
 	out := fs.StringP("output", "o", "", "write the report to `FILE` instead of standard output (never overwritten without --force)")
 	force := fs.Bool("force", false, "let --output replace an existing file")
@@ -59,10 +55,6 @@ func parseReport(args []string, stdout, stderr io.Writer) (cfg Config, code int,
 	help := fs.BoolP("help", "h", false, "show this help")
 	prof := fs.String("cpuprofile", "", "write a Go CPU profile to `FILE`")
 	fs.MarkHidden("cpuprofile")
-	fail := func(err error) (Config, int, bool) {
-		fmt.Fprintf(stderr, "porttrace report: %s\nRun 'porttrace report --help' for usage.\n", err)
-		return Config{}, 2, true
-	}
 	if err := fs.Parse(args); err != nil {
 		return fail(flagError(err))
 	}
@@ -83,25 +75,15 @@ func parseReport(args []string, stdout, stderr io.Writer) (cfg Config, code int,
 	if *force && *out == "" {
 		return fail(usageErrorf("--force only applies to --output: add -o FILE, or drop --force"))
 	}
-	if fs.Changed("port") {
-		set, err := tracer.ParsePorts(*ports)
-		if err != nil {
-			return fail(usageErrorf("--port: %v", err))
-		}
-		rc.Filter.Ports = set
+	set, pr, err := parsePortsProto(fs, *ports, *proto)
+	if err != nil {
+		return fail(err)
 	}
+	rc.Filter.Ports, rc.Filter.Proto = set, pr
 	for _, p := range *pids {
 		rc.Filter.PIDs = append(rc.Filter.PIDs, uint32(p))
 	}
 	rc.Filter.Comms = *comms
-	if *proto != "" {
-		p, ok := tracer.ParseProto(*proto)
-		if !ok {
-			return fail(usageErrorf("--proto: %q is not a protocol porttrace traces: use tcp or udp", *proto))
-		}
-		rc.Filter.Proto = p
-	}
-	var err error
 	if rc.Filter.Since, err = parseTime("--since", *since); err != nil {
 		return fail(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/porttrace/porttrace/internal/output"
@@ -37,16 +36,10 @@ Flags:
 `
 
 func parseTop(args []string, stdout, stderr io.Writer) (Config, int, bool) {
-	fs := pflag.NewFlagSet("porttrace top", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.SortFlags = false
+	fs, fail := newCommand("porttrace top", stderr)
 	interval := fs.DurationP("interval", "i", time.Second, "refresh every `DURATION`")
 	dur := fs.DurationP("duration", "d", 0, "stop after `DURATION`; default: until q, Ctrl-C or SIGTERM")
 	help := fs.BoolP("help", "h", false, "show this help")
-	fail := func(err error) (Config, int, bool) {
-		fmt.Fprintf(stderr, "porttrace top: %s\nRun 'porttrace top --help' for usage.\n", err)
-		return Config{}, 2, true
-	}
 	if err := fs.Parse(args); err != nil {
 		return fail(flagError(err))
 	}
