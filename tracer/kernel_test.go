@@ -561,3 +561,19 @@ func TestOpenFailureCleansUp(t *testing.T) {
 		t.Errorf("Open left %d file descriptors open", len(after)-len(before))
 	}
 }
+
+// listen() on an unbound socket takes a port too.
+func TestListenAutobind(t *testing.T) {
+	ns := newNS(t)
+	s := openTracer(t, tracer.Options{}).start()
+	r := py(t, ns, "listen", "120")
+	port := uint16(r.Int("port"))
+	w := want{pid: r.Int("pid"), tid: r.Int("tid"), port: port, proto: tracer.TCP, family: tracer.IPv4, via: tracer.ViaListen, ephemeral: true, comm: "python3"}
+	s.check(s.find("alloc", in(ns, tracer.KindAlloc, port)), ns, w)
+	rel := s.find("release", in(ns, tracer.KindRelease, port))
+	s.check(rel, ns, w)
+	checkHeld(t, rel, r)
+	if rel.State.String() != "CLOSE" {
+		t.Errorf("state = %s, want CLOSE", rel.State)
+	}
+}

@@ -248,6 +248,14 @@ def hold_udp(host, n):
     sys.stdin.readline()
 
 
+def listen_unbound(hold_ms):
+    """listen() on a socket never bound: the kernel picks its port."""
+    s = socket.socket()
+    if not attempt(s, lambda: s.listen(1)):
+        return
+    hold_and_close(s, hold_ms)
+
+
 def main():
     scen, args = sys.argv[1], sys.argv[2:]
     {
@@ -261,6 +269,7 @@ def main():
         "many-udp": many_udp,
         "fill": fill,
         "hold-udp": hold_udp,
+        "listen": listen_unbound,
         "narrow-connect": narrow_connect,
     }[scen](*args)
 
