@@ -56,12 +56,47 @@ type Source interface {
 // Model keeps the counts between snapshots.
 type Model struct {
 	src      Source
+	nss      []nsEntry // namespaces, their paths and reserved ports: re-read every few seconds
+	nssRead  time.Time
 	allocs   map[uint32]int
 	fails    map[uint32]int
 	last     time.Time
 	failures []tracer.Event
 	lost     uint64
 	ranges   map[uint32]tracer.PortRange
+}
+
+type nsEntry struct {
+	tracer.Namespace
+	path     string
+	reserved tracer.PortSet
+}
+
+// namespaces lists the host's namespaces with what changes rarely, read
+// again every 5 s: each read enters every namespace, which costs with many.
+func (m *Model) namespaces(now time.Time) ([]nsEntry, error) {
+	if m.nss != nil && now.Sub(m.nssRead) < 5*time.Second {
+		return m.nss, nil
+	}
+	nss, err := tracer.Namespaces()
+	if err != nil {
+		return nil, err
+	}
+	var out []nsEntry
+	for _, n := range nss {
+		e := nsEntry{Namespace: n, path: "/run/netns/" + n.Name}
+		if n.Name == "" {
+			if e.path, err = tracer.NamespacePath(n.Inode, 0); err != nil {
+				continue
+			}
+		}
+		if s, err := tracer.Sysctl(e.path, "net/ipv4/ip_local_reserved_ports"); err == nil {
+			e.reserved, _ = tracer.ParsePortList(s)
+		}
+		out = append(out, e)
+	}
+	m.nss, m.nssRead = out, now
+	return out, nil
 }
 
 // NewModel starts counting.
@@ -90,7 +125,7 @@ func (m *Model) Add(e *tracer.Event) {
 // Snapshot lists every namespace's sockets and sums them up, with the rates
 // since the last snapshot.
 func (m *Model) Snapshot(now time.Time) (*Snapshot, error) {
-	nss, err := tracer.Namespaces()
+	nss, err := m.namespaces(now)
 	if err != nil {
 		return nil, err
 	}
@@ -100,30 +135,20 @@ func (m *Model) Snapshot(now time.Time) (*Snapshot, error) {
 	}
 	snap := &Snapshot{Time: now, Failures: append([]tracer.Event(nil), m.failures...), Lost: m.lost}
 	for _, n := range nss {
-		path := "/run/netns/" + n.Name
-		if n.Name == "" {
-			if path, err = tracer.NamespacePath(n.Inode, 0); err != nil {
-				continue
-			}
-		}
-		socks, err := m.src.Sockets(path)
+		socks, err := m.src.Sockets(n.path)
 		if err != nil {
 			continue
 		}
 		v := NS{Inode: n.Inode, Name: n.Name, Range: n.Range, Size: n.Range.Size(),
 			AllocRate: float64(m.allocs[n.Inode]) / secs, FailRate: float64(m.fails[n.Inode]) / secs}
-		if s, err := tracer.Sysctl(path, "net/ipv4/ip_local_reserved_ports"); err == nil {
-			if set, err := tracer.ParsePortList(s); err == nil {
-				for p := int(n.Range.Lo); p <= int(n.Range.Hi); p++ {
-					if set.Has(uint16(p)) {
-						v.Size--
-					}
-				}
+		for p := int(n.Range.Lo); p <= int(n.Range.Hi); p++ {
+			if n.reserved.Has(uint16(p)) {
+				v.Size--
 			}
 		}
 		for _, proto := range []tracer.Proto{tracer.TCP, tracer.UDP} {
 			e := tracer.Event{Proto: proto, Range: n.Range, Via: tracer.ViaBind}
-			p := pressure.Summarize(socks, &e, tracer.PortSet{})
+			p := pressure.Summarize(socks, &e, n.reserved)
 			o := Occ{InUse: p.InUse, TimeWait: p.TimeWait}
 			if proto == tracer.TCP {
 				v.TCP = o
