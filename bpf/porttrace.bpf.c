@@ -522,11 +522,11 @@ int pt_existing(struct bpf_iter__task_file *ctx)
 	si->via = PT_VIA_EXISTING;
 	si->ephemeral = in_range(si, port);
 	si->alloc_ns = bpf_ktime_get_ns();
-	si->flags |= SI_HAS_PORT;
 	bool wanted = f_ports_on ? port_wanted(port) : si->ephemeral;
-	if (!wanted || !who_wanted(si))
+	if (!wanted || !who_wanted(si)) {
+		si->flags |= SI_HAS_PORT;
 		return 0;
-	si->flags |= SI_TRACKED;
+	}
 
 	struct pt_event e = {};
 	e.ts_ns = si->alloc_ns;
@@ -548,7 +548,11 @@ int pt_existing(struct bpf_iter__task_file *ctx)
 	e.range_lo = si->range_lo;
 	e.range_hi = si->range_hi;
 	__builtin_memcpy(e.comm, si->comm, 16);
-	bpf_seq_write(seq, &e, sizeof(e));
+	/* When the read buffer is full the write fails and this socket is
+	 * visited again on the next read: mark it only once it is written. */
+	if (bpf_seq_write(seq, &e, sizeof(e)))
+		return 0;
+	si->flags |= SI_HAS_PORT | SI_TRACKED;
 	return 0;
 }
 

@@ -577,3 +577,28 @@ func TestListenAutobind(t *testing.T) {
 		t.Errorf("state = %s, want CLOSE", rel.State)
 	}
 }
+
+// Thousands of ports held before the start are all listed: the iterator's
+// output spans many reads.
+func TestExistingManyPorts(t *testing.T) {
+	ns := newNS(t)
+	const n = 900 // of the namespace's 1000
+	proc := ns.Start(t, "python3", nstest.Script(), "hold-udp", "127.0.0.1", fmt.Sprint(n))
+	if got := nstest.Next(t, proc.Reports).Int("count"); got != n {
+		t.Fatalf("holder took %d ports", got)
+	}
+	s := openTracer(t, tracer.Options{})
+	ex, err := s.tr.Existing()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uint16]bool{}
+	for _, e := range ex {
+		if e.NetNS == ns.Inode && e.PID == uint32(proc.Cmd.Process.Pid) {
+			seen[e.Port] = true
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("Existing listed %d of the %d ports held", len(seen), n)
+	}
+}
