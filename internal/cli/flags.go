@@ -268,7 +268,7 @@ func flagUsages(fs *pflag.FlagSet) string {
 		switch f.Value.Type() {
 		case "bool", "stringSlice", "uintSlice":
 		default:
-			if f.DefValue != "" && f.DefValue != "0s" {
+			if f.DefValue != "" && f.DefValue != "0s" && f.DefValue != "0" {
 				usage += fmt.Sprintf(" (default %s)", f.DefValue)
 			}
 		}
