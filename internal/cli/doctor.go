@@ -37,7 +37,7 @@ func parseDoctor(args []string, stdout, stderr io.Writer) (Config, int, bool) {
 }
 
 // ErrNotUsable is returned by RunDoctor when porttrace cannot trace here.
-var ErrNotUsable = errors.New("porttrace cannot trace on this host: see the checks marked missing above")
+var ErrNotUsable = errors.New("cannot trace on this host: see the checks marked MISSING above")
 
 // RunDoctor prints the checks as a table.
 func RunDoctor(cfg Config, stdout io.Writer) error {
