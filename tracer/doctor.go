@@ -33,8 +33,11 @@ func Doctor() []Check {
 	add(Check{Name: "kernel", OK: true, Detail: fmt.Sprintf("Linux %s %s", unix.ByteSliceToString(uts.Release[:]), unix.ByteSliceToString(uts.Machine[:]))})
 
 	priv := checkPrivileges()
-	add(Check{Name: "privileges", OK: priv == nil, Needed: true, Detail: detail(priv, "root, or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN"),
-		Fix: "run porttrace with sudo"})
+	who := "CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN"
+	if os.Geteuid() == 0 {
+		who = "root with " + who
+	}
+	add(Check{Name: "privileges", OK: priv == nil, Needed: true, Detail: detail(priv, who), Fix: "run porttrace with sudo"})
 
 	_, btfErr := os.Stat("/sys/kernel/btf/vmlinux")
 	add(Check{Name: "BTF", OK: btfErr == nil, Needed: true, Detail: detail(btfErr, "/sys/kernel/btf/vmlinux"),
