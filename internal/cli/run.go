@@ -297,10 +297,6 @@ func (s *sink) close() {
 // writeSummary prints, at exit, what each process did.
 func writeSummary(w io.Writer, b *report.Builder) {
 	r := b.Finish(output.ErrnoName)
-	fails := map[uint32]int{}
-	for _, f := range r.Failures {
-		fails[f.PID]++
-	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nPID\tCOMM\tALLOCS\tHELD p50\tp99\tmax\tPEAK AT ONCE\tFAILED")
 	for _, p := range r.Processes {
@@ -310,14 +306,7 @@ func writeSummary(w io.Writer, b *report.Builder) {
 			}
 			return output.Duration(v)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%d\t%d\n", p.PID, p.Comm, p.Allocs+p.Existing, d(p.HeldP50), d(p.HeldP99), d(p.HeldMax), p.Peak, fails[p.PID])
-		delete(fails, p.PID)
-	}
-	for _, f := range r.Failures { // processes that only failed
-		if n, ok := fails[f.PID]; ok {
-			fmt.Fprintf(tw, "%d\t%s\t0\t-\t-\t-\t0\t%d\n", f.PID, f.Comm, n)
-			delete(fails, f.PID)
-		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%d\t%d\n", p.PID, p.Comm, p.Allocs+p.Existing, d(p.HeldP50), d(p.HeldP99), d(p.HeldMax), p.Peak, p.Fails)
 	}
 	tw.Flush()
 }

@@ -307,8 +307,8 @@ svg text{font:11px system-ui,sans-serif;fill:#334} .grid{stroke:#e3e7ee}
 {{end}}
 
 <h2>Processes</h2>
-<table id="processes"><tr><th>PID</th><th>command</th><th>allocations</th><th>held at start</th><th>releases</th><th>held p50</th><th>p99</th><th>max</th><th>peak at once</th></tr>
-{{range .R.Processes}}<tr><td class="n">{{.PID}}</td><td>{{.Comm}}</td><td class="n">{{.Allocs}}</td><td class="n">{{.Existing}}</td><td class="n">{{.Releases}}</td><td class="n">{{if .Releases}}{{call $.Dur .HeldP50}}{{else}}-{{end}}</td><td class="n">{{if .Releases}}{{call $.Dur .HeldP99}}{{else}}-{{end}}</td><td class="n">{{if .Releases}}{{call $.Dur .HeldMax}}{{else}}-{{end}}</td><td class="n">{{.Peak}}</td></tr>
+<table id="processes"><tr><th>PID</th><th>command</th><th>allocations</th><th>held at start</th><th>releases</th><th>held p50</th><th>p99</th><th>max</th><th>peak at once</th><th>failed</th></tr>
+{{range .R.Processes}}<tr><td class="n">{{.PID}}</td><td>{{.Comm}}</td><td class="n">{{.Allocs}}</td><td class="n">{{.Existing}}</td><td class="n">{{.Releases}}</td><td class="n">{{if .Releases}}{{call $.Dur .HeldP50}}{{else}}-{{end}}</td><td class="n">{{if .Releases}}{{call $.Dur .HeldP99}}{{else}}-{{end}}</td><td class="n">{{if .Releases}}{{call $.Dur .HeldMax}}{{else}}-{{end}}</td><td class="n">{{.Peak}}</td><td class="n">{{.Fails}}</td></tr>
 {{end}}</table>
 
 {{range .R.Ports}}<h2>Port {{.Port}}/{{.Proto}}</h2>

@@ -78,6 +78,7 @@ type procKey struct {
 
 type proc struct {
 	key      procKey
+	fails    uint64
 	allocs   uint64
 	existing uint64
 	held     hist
@@ -219,6 +220,7 @@ func (b *Builder) Add(e tracer.Event) {
 	case tracer.KindFail:
 		b.events++
 		b.failCount++
+		b.proc(&e).fails++
 		if len(b.failures) < MaxFailures {
 			b.failures = append(b.failures, e)
 		}
@@ -291,6 +293,7 @@ type Process struct {
 	HeldP99  time.Duration `json:"held_p99_ns"`
 	HeldMax  time.Duration `json:"held_max_ns"`
 	Peak     int           `json:"peak"`
+	Fails    uint64        `json:"fails"`
 }
 
 // Port lists every hold of one port (with a port filter).
@@ -354,7 +357,7 @@ func (b *Builder) Finish(errnoName func(syscall.Errno) string) *Report {
 	}
 	for _, p := range b.procs {
 		r.Processes = append(r.Processes, Process{PID: p.key.pid, Comm: p.key.comm, Allocs: p.allocs, Existing: p.existing, Releases: p.held.n,
-			HeldP50: p.held.quantile(0.5), HeldP99: p.held.quantile(0.99), HeldMax: p.held.max, Peak: p.peak})
+			HeldP50: p.held.quantile(0.5), HeldP99: p.held.quantile(0.99), HeldMax: p.held.max, Peak: p.peak, Fails: p.fails})
 	}
 	sort.Slice(r.Processes, func(i, j int) bool {
 		a, c := r.Processes[i], r.Processes[j]

@@ -59,6 +59,9 @@ func TestBuilderProcessesHoldsAndFailures(t *testing.T) {
 	if d := curl.HeldP50 - 2*time.Second; d < 0 || d > 2*time.Second/100 {
 		t.Errorf("curl p50 = %v, want 2s within 1%%", curl.HeldP50)
 	}
+	if dig := r.Processes[2]; dig.PID != 30 || dig.Fails != 1 || dig.Allocs != 0 {
+		t.Errorf("a process that only failed: %+v", dig)
+	}
 	java := r.Processes[1]
 	if java.PID != 20 || java.Allocs != 1 || java.Releases != 0 || java.Peak != 1 {
 		t.Errorf("java: %+v", java)

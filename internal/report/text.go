@@ -30,10 +30,10 @@ func WriteText(w io.Writer, r *Report) error {
 
 	b.WriteString("\nPROCESSES\n")
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PID\tCOMM\tALLOCS\tHELD AT START\tRELEASES\tHELD p50\tp99\tmax\tPEAK AT ONCE")
+	fmt.Fprintln(tw, "PID\tCOMM\tALLOCS\tHELD AT START\tRELEASES\tHELD p50\tp99\tmax\tPEAK AT ONCE\tFAILED")
 	for _, p := range r.Processes {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%d\n", p.PID, p.Comm, p.Allocs, p.Existing, p.Releases,
-			dur(p.HeldP50, p.Releases), dur(p.HeldP99, p.Releases), dur(p.HeldMax, p.Releases), p.Peak)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%d\n", p.PID, p.Comm, p.Allocs, p.Existing, p.Releases,
+			dur(p.HeldP50, p.Releases), dur(p.HeldP99, p.Releases), dur(p.HeldMax, p.Releases), p.Peak, p.Fails)
 	}
 	tw.Flush()
 
