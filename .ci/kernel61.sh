@@ -18,7 +18,10 @@ root="$work/initramfs"
 mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,run}
 cp /bin/busybox "$root/bin/busybox"
 for app in sh mount mkdir cat echo poweroff sleep ip sysctl uname; do ln -s busybox "$root/bin/$app"; done
-CGO_ENABLED=0 go build -trimpath -o "$root/bin/porttrace" ./cmd/porttrace
+# BIN=path runs another static program in porttrace's place (for probes).
+if [ -n "${BIN:-}" ]; then cp "$BIN" "$root/bin/porttrace"; else
+	CGO_ENABLED=0 go build -trimpath -o "$root/bin/porttrace" ./cmd/porttrace
+fi
 args="${*:-doctor --color never}"
 cat > "$root/init" <<INIT
 #!/bin/sh
