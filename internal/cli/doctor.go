@@ -43,6 +43,11 @@ var ErrNotUsable = errors.New("cannot trace on this host: see the checks marked 
 func RunDoctor(cfg Config, stdout io.Writer) error {
 	setColor(cfg.Color, stdout)
 	ok, missing, info := color.New(color.FgGreen), color.New(color.FgRed, color.Bold), color.New(color.FgYellow)
+	if !color.NoColor { // --color always outranks NO_COLOR, which color.New obeys
+		ok.EnableColor()
+		missing.EnableColor()
+		info.EnableColor()
+	}
 	checks := tracer.Doctor()
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHECK\tSTATUS\tFOUND")

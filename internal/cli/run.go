@@ -202,7 +202,7 @@ func setColor(mode string, stdout io.Writer) {
 		color.NoColor = true
 	default:
 		f, ok := stdout.(*os.File)
-		_, noColor := os.LookupEnv("NO_COLOR")
+		noColor := os.Getenv("NO_COLOR") != "" // the convention: set and not empty
 		color.NoColor = noColor || !ok || !(isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) || os.Getenv("TERM") == "dumb"
 	}
 }

@@ -40,13 +40,21 @@ type Text struct {
 // NewText returns a Text renderer; colour follows fatih/color's global
 // switch, which the CLI sets from --color, NO_COLOR and the terminal.
 func NewText() *Text {
-	return &Text{
+	t := &Text{
 		alloc:   color.New(color.FgGreen),
 		release: color.New(color.FgCyan),
 		fail:    color.New(color.FgRed, color.Bold),
 		lost:    color.New(color.FgYellow, color.Bold),
 		Local:   time.Local,
 	}
+	// color.New turns itself off under NO_COLOR; a --color always that
+	// cleared the global switch outranks the environment.
+	if !color.NoColor {
+		for _, c := range []*color.Color{t.alloc, t.release, t.fail, t.lost} {
+			c.EnableColor()
+		}
+	}
+	return t
 }
 
 // Line renders one alloc, release, fail or lost event, without a newline.
