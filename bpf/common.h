@@ -233,23 +233,33 @@ static __always_inline bool is_v4_mapped(const __u8 *a)
 	return a[10] == 0xff && a[11] == 0xff;
 }
 
-/* Addresses and ports of a full socket. A v4-mapped connect on an AF_INET6
- * socket runs the IPv4 path, which fills only the IPv4 fields at first. */
-static __always_inline void addrs_from_sk(struct sock *sk, struct sock_info *si)
+/* The local address of a socket. A v4-mapped connect on an AF_INET6 socket
+ * runs the IPv4 path, which fills only the IPv4 fields at first: si->raddr
+ * (and si->family) must be set already. */
+static __always_inline void local_addr_from_sk(struct sock *sk, struct sock_info *si)
 {
-	si->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	si->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	__u32 l4 = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-	__u32 r4 = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 	if (si->family == AF_INET6) {
 		BPF_CORE_READ_INTO(&si->laddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&si->raddr, sk, __sk_common.skc_v6_daddr);
 		if (is_v4_mapped(si->raddr))
 			map_v4(si->laddr, l4);
 	} else {
 		__builtin_memcpy(si->laddr, &l4, 4);
+	}
+}
+
+/* Addresses and ports of a full socket. */
+static __always_inline void addrs_from_sk(struct sock *sk, struct sock_info *si)
+{
+	si->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	si->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (si->family == AF_INET6) {
+		BPF_CORE_READ_INTO(&si->raddr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		__u32 r4 = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 		__builtin_memcpy(si->raddr, &r4, 4);
 	}
+	local_addr_from_sk(sk, si);
 }
 
 static __always_inline void sockaddr_into(struct sock_info *si, __u32 family,
@@ -267,15 +277,10 @@ static __always_inline void sockaddr_into(struct sock_info *si, __u32 family,
 		si->rport = bpf_ntohs(port_be);
 }
 
-/* Emit an event that happened at ts (0: now). */
-static __always_inline void emit_at(__u8 kind, const struct sock_info *si, __u8 state, __s32 err, __u64 ts)
+/* Fill an event from what the socket's record says. */
+static __always_inline void event_fill(struct pt_event *e, __u8 kind, const struct sock_info *si, __u8 state, __s32 err, __u64 ts)
 {
-	struct pt_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_lost();
-		return;
-	}
-	e->ts_ns = ts ? ts : bpf_ktime_get_ns();
+	e->ts_ns = ts;
 	e->alloc_ns = si->alloc_ns;
 	e->cgroup = si->cgroup;
 	e->pid = si->pid;
@@ -299,6 +304,17 @@ static __always_inline void emit_at(__u8 kind, const struct sock_info *si, __u8 
 	__builtin_memcpy(e->comm, si->comm, 16);
 	e->search_ns = (kind == PT_KIND_ALLOC && si->via == PT_VIA_CONNECT && si->proto == IPPROTO_TCP && si->connect_ns)
 			       ? si->alloc_ns - si->connect_ns : 0;
+}
+
+/* Emit an event that happened at ts (0: now). */
+static __always_inline void emit_at(__u8 kind, const struct sock_info *si, __u8 state, __s32 err, __u64 ts)
+{
+	struct pt_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_lost();
+		return;
+	}
+	event_fill(e, kind, si, state, err, ts ? ts : bpf_ktime_get_ns());
 	/* A failure wakes the reader at once: its context (how full the range
 	 * is) is read from the namespace right after, while it still holds. */
 	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);

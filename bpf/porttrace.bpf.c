@@ -346,19 +346,6 @@ int pt_connect6(struct bpf_sock_addr *ctx)
 	return on_connect(ctx, true);
 }
 
-/* The local address a connected UDP socket got from its route. */
-static __always_inline void local_addr_from_sk(struct sock *sk, struct sock_info *si)
-{
-	__u32 l4 = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-	if (si->family == AF_INET6) {
-		BPF_CORE_READ_INTO(&si->laddr, sk, __sk_common.skc_v6_rcv_saddr);
-		if (is_v4_mapped(si->raddr))
-			map_v4(si->laddr, l4);
-	} else {
-		__builtin_memcpy(si->laddr, &l4, 4);
-	}
-}
-
 /* ---- UDP: the first send ---- */
 
 #define NR_SENDTO 44
@@ -529,25 +516,7 @@ int pt_existing(struct bpf_iter__task_file *ctx)
 	}
 
 	struct pt_event e = {};
-	e.ts_ns = si->alloc_ns;
-	e.alloc_ns = si->alloc_ns;
-	e.cgroup = si->cgroup;
-	e.pid = si->pid;
-	e.tid = si->tid;
-	e.uid = si->uid;
-	e.netns = si->netns;
-	__builtin_memcpy(e.laddr, si->laddr, 16);
-	__builtin_memcpy(e.raddr, si->raddr, 16);
-	e.lport = port;
-	e.rport = si->rport;
-	e.family = si->family;
-	e.kind = PT_KIND_ALLOC;
-	e.proto = proto;
-	e.via = PT_VIA_EXISTING;
-	e.ephemeral = si->ephemeral;
-	e.range_lo = si->range_lo;
-	e.range_hi = si->range_hi;
-	__builtin_memcpy(e.comm, si->comm, 16);
+	event_fill(&e, PT_KIND_ALLOC, si, 0, 0, si->alloc_ns);
 	/* When the read buffer is full the write fails and this socket is
 	 * visited again on the next read: mark it only once it is written. */
 	if (bpf_seq_write(seq, &e, sizeof(e)))
