@@ -15,12 +15,29 @@ const rawEventSize = int(unsafe.Sizeof(porttracePtEvent{}))
 // decodeRaw copies one kernel record into the generated struct. The kernel
 // writes it in the host's byte order and layout, so a copy is the decode;
 // the length check keeps a short or foreign record from being misread.
-func decodeRaw(b []byte, raw *porttracePtEvent) error {
-	if len(b) < rawEventSize {
-		return fmt.Errorf("decode event: record is %d bytes, want %d", len(b), rawEventSize)
+func decodeRaw(b []byte, raw *porttracePtEvent) error { return copyRaw(b, raw, "event") }
+
+// copyRaw is decodeRaw for any record type bpf2go generated from C.
+func copyRaw[T any](b []byte, raw *T, what string) error {
+	size := int(unsafe.Sizeof(*raw))
+	if len(b) < size {
+		return fmt.Errorf("decode %s: record is %d bytes, want %d", what, len(b), size)
 	}
-	copy(unsafe.Slice((*byte)(unsafe.Pointer(raw)), rawEventSize), b[:rawEventSize])
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(raw)), size), b[:size])
 	return nil
+}
+
+// event decodes one kernel record into an Event with its cgroup path.
+func (t *Tracer) event(b []byte) (Event, error) {
+	if err := decodeRaw(b, &t.raw); err != nil {
+		return Event{}, err
+	}
+	e, err := toEvent(&t.raw, t.offset)
+	if err != nil {
+		return Event{}, err
+	}
+	e.Cgroup = t.cgroups.lookup(e.CgroupID)
+	return e, nil
 }
 
 // toEvent turns a kernel record into an Event. monoToWall is added to the

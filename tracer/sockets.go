@@ -52,9 +52,7 @@ func (t *Tracer) Sockets(nsPath string) ([]Socket, error) {
 func decodeSockets(data []byte) []Socket {
 	var out []Socket
 	var raw porttracePtSock
-	for len(data) >= rawSockSize {
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(&raw)), rawSockSize), data[:rawSockSize])
-		data = data[rawSockSize:]
+	for ; copyRaw(data, &raw, "socket") == nil; data = data[rawSockSize:] {
 		s := Socket{Proto: Proto(raw.Proto), Family: Family(raw.Family), Port: raw.Lport, RemotePort: raw.Rport,
 			State: TCPState(raw.State), Substate: TCPState(raw.Substate), NetNS: raw.Netns}
 		s.LocalAddr = addrOf(s.Family, raw.Laddr)

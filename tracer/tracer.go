@@ -213,17 +213,11 @@ func (t *Tracer) Existing() ([]Event, error) {
 		return nil, err
 	}
 	var out []Event
-	var raw porttracePtEvent
-	for len(data) >= rawEventSize {
-		if err := decodeRaw(data, &raw); err != nil {
-			return nil, err
-		}
-		data = data[rawEventSize:]
-		e, err := toEvent(&raw, t.offset)
+	for ; len(data) >= rawEventSize; data = data[rawEventSize:] {
+		e, err := t.event(data)
 		if err != nil {
 			return nil, err
 		}
-		e.Cgroup = t.cgroups.lookup(e.CgroupID)
 		out = append(out, e)
 	}
 	return out, nil
@@ -274,15 +268,7 @@ func (t *Tracer) ReadUntil(deadline time.Time) (Event, error) {
 		case err != nil:
 			return Event{}, fmt.Errorf("read ring buffer: %w", err)
 		}
-		if err := decodeRaw(t.rec.RawSample, &t.raw); err != nil {
-			return Event{}, err
-		}
-		e, err := toEvent(&t.raw, t.offset)
-		if err != nil {
-			return Event{}, err
-		}
-		e.Cgroup = t.cgroups.lookup(e.CgroupID)
-		return e, nil
+		return t.event(t.rec.RawSample)
 	}
 }
 
