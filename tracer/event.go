@@ -238,6 +238,7 @@ type Namespace struct {
 	Inode uint32
 	Range PortRange
 	Name  string // a name under /run/netns, if it has one
+	Path  string // a path that names it, to enter it (not recorded)
 }
 
 // StopInfo sums a trace up.

@@ -16,19 +16,36 @@ import (
 // lives in, and every one pinned under /run/netns — with their ephemeral
 // port range.
 func Namespaces() ([]Namespace, error) {
-	type cand struct {
-		path string
-		name string
+	found, err := namespacePaths()
+	if err != nil {
+		return nil, err
 	}
-	found := map[uint32]cand{}
+	out := make([]Namespace, 0, len(found))
+	for _, n := range found {
+		r, err := rangeIn(n.Path)
+		if err != nil {
+			continue // the namespace went away while we looked
+		}
+		n.Range = r
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Inode < out[j].Inode })
+	return out, nil
+}
+
+// namespacePaths finds each namespace once, with a path that names it: its
+// name under /run/netns if it has one, or a process of it. No namespace is
+// entered.
+func namespacePaths() (map[uint32]Namespace, error) {
+	found := map[uint32]Namespace{}
 	add := func(path, name string) {
 		var st unix.Stat_t
 		if unix.Stat(path, &st) != nil {
 			return
 		}
 		ino := uint32(st.Ino)
-		if c, ok := found[ino]; !ok || (c.name == "" && name != "") {
-			found[ino] = cand{path, name}
+		if c, ok := found[ino]; !ok || (c.Name == "" && name != "") {
+			found[ino] = Namespace{Inode: ino, Name: name, Path: path}
 		}
 	}
 	if ents, err := os.ReadDir("/run/netns"); err == nil {
@@ -45,17 +62,7 @@ func Namespaces() ([]Namespace, error) {
 			add(filepath.Join("/proc", p.Name(), "ns/net"), "")
 		}
 	}
-
-	out := make([]Namespace, 0, len(found))
-	for ino, c := range found {
-		r, err := rangeIn(c.path)
-		if err != nil {
-			continue // the namespace went away while we looked
-		}
-		out = append(out, Namespace{Inode: ino, Range: r, Name: c.name})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Inode < out[j].Inode })
-	return out, nil
+	return found, nil
 }
 
 // rangeIn reads ip_local_port_range inside the namespace at nsPath.

@@ -3,7 +3,6 @@ package tracer
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -68,7 +67,8 @@ func decodeSockets(data []byte) []Socket {
 }
 
 // NamespacePath finds a path that names the network namespace with inode
-// ino: under /run/netns, or of a process living in it.
+// ino: hintPID's, if it still lives there; else its name under /run/netns,
+// or a process living in it.
 func NamespacePath(ino uint32, hintPID uint32) (string, error) {
 	try := func(p string) bool {
 		var st unix.Stat_t
@@ -79,20 +79,12 @@ func NamespacePath(ino uint32, hintPID uint32) (string, error) {
 			return p, nil
 		}
 	}
-	nss, err := Namespaces()
+	found, err := namespacePaths()
 	if err != nil {
 		return "", err
 	}
-	for _, n := range nss {
-		if n.Inode == ino && n.Name != "" {
-			return "/run/netns/" + n.Name, nil
-		}
-	}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		if p := "/proc/" + e.Name() + "/ns/net"; e.Name()[0] >= '0' && e.Name()[0] <= '9' && try(p) {
-			return p, nil
-		}
+	if n, ok := found[ino]; ok {
+		return n.Path, nil
 	}
 	return "", fmt.Errorf("network namespace %d is gone", ino)
 }

@@ -68,7 +68,6 @@ type Model struct {
 
 type nsEntry struct {
 	tracer.Namespace
-	path     string
 	reserved tracer.PortSet
 }
 
@@ -84,13 +83,8 @@ func (m *Model) namespaces(now time.Time) ([]nsEntry, error) {
 	}
 	var out []nsEntry
 	for _, n := range nss {
-		e := nsEntry{Namespace: n, path: "/run/netns/" + n.Name}
-		if n.Name == "" {
-			if e.path, err = tracer.NamespacePath(n.Inode, 0); err != nil {
-				continue
-			}
-		}
-		if s, err := tracer.Sysctl(e.path, "net/ipv4/ip_local_reserved_ports"); err == nil {
+		e := nsEntry{Namespace: n}
+		if s, err := tracer.Sysctl(n.Path, "net/ipv4/ip_local_reserved_ports"); err == nil {
 			e.reserved, _ = tracer.ParsePortList(s)
 		}
 		out = append(out, e)
@@ -135,7 +129,7 @@ func (m *Model) Snapshot(now time.Time) (*Snapshot, error) {
 	}
 	snap := &Snapshot{Time: now, Failures: append([]tracer.Event(nil), m.failures...), Lost: m.lost}
 	for _, n := range nss {
-		socks, err := m.src.Sockets(n.path)
+		socks, err := m.src.Sockets(n.Path)
 		if err != nil {
 			continue
 		}
