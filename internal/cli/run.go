@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -78,7 +77,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}}
 
 	sink := newSink(cfg.Format, stdout, rec)
-	defer sink.close()
+	defer sink.flush()
 	sink.write(&start)
 	if cfg.Format == "text" {
 		fmt.Fprintf(stderr, "porttrace: tracing %s in %d network namespace%s (%s hooks, %d attached); Ctrl-C to stop\n",
@@ -151,6 +150,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			for _, f := range track.Due(time.Now()) {
 				emit(&f)
 			}
+			sink.flush()
 			nextTick = time.Now().Add(200 * time.Millisecond)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				continue
@@ -173,7 +173,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	stats.Duration = time.Since(began)
 	stop := tracer.Event{Kind: tracer.KindStop, Time: time.Now().UTC(), Stop: &stats}
 	sink.write(&stop)
-	sink.close()
+	sink.flush()
 
 	fmt.Fprintf(stderr, "porttrace: %d event%s (%d alloc, %d release, %d fail), %d lost, %s\n",
 		stats.Events, plural(int(stats.Events)), stats.Allocs, stats.Releases, stats.Fails, stats.Lost, output.Duration(stats.Duration))
@@ -223,53 +223,31 @@ func plural(n int) string {
 }
 
 // sink writes every event to stdout in the chosen format and, if recording,
-// to the file. stdout is flushed at once on a terminal and at least every
-// 200 ms otherwise.
+// to the file. stdout is flushed at once on a terminal; otherwise the trace
+// loop flushes it at every tick (200 ms).
 type sink struct {
-	mu     sync.Mutex
 	format string
 	w      *bufio.Writer
 	tty    bool
 	text   *output.Text
 	rec    *record.Writer
 	buf    []byte
-	done   chan struct{}
-	closed bool
 }
 
 func newSink(format string, stdout io.Writer, rec *record.Writer) *sink {
-	s := &sink{format: format, w: bufio.NewWriterSize(stdout, 64<<10), rec: rec, text: output.NewText(), done: make(chan struct{})}
+	s := &sink{format: format, w: bufio.NewWriterSize(stdout, 64<<10), rec: rec, text: output.NewText()}
 	if f, ok := stdout.(*os.File); ok {
 		s.tty = isatty.IsTerminal(f.Fd())
 	}
 	if format == "text" {
 		s.w.WriteString(output.Header() + "\n")
 	}
-	go func() {
-		tk := time.NewTicker(200 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-s.done:
-				return
-			case <-tk.C:
-				s.mu.Lock()
-				s.w.Flush()
-				s.mu.Unlock()
-			}
-		}
-	}()
 	return s
 }
 
 func (s *sink) write(e *tracer.Event) {
 	if s.rec != nil {
 		s.rec.Write(e)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
 	}
 	if s.format == "json" {
 		s.buf = output.AppendJSON(s.buf[:0], e)
@@ -283,16 +261,7 @@ func (s *sink) write(e *tracer.Event) {
 	}
 }
 
-func (s *sink) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	s.closed = true
-	close(s.done)
-	s.w.Flush()
-}
+func (s *sink) flush() { s.w.Flush() }
 
 // writeSummary prints, at exit, what each process did.
 func writeSummary(w io.Writer, b *report.Builder) {
