@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/porttrace/porttrace/internal/output"
 	"github.com/porttrace/porttrace/internal/record"
 	"github.com/porttrace/porttrace/internal/report"
 	"github.com/porttrace/porttrace/tracer"
@@ -137,8 +136,7 @@ func RunReport(rc ReportConfig, stdout, stderr io.Writer) error {
 	if rd.Records() == 0 {
 		return fmt.Errorf("no porttrace records could be read from %s: give files written by porttrace -o", strings.Join(rc.Files, ", "))
 	}
-	report.Duration = output.Duration
-	r := b.Finish(output.ErrnoName)
+	r := b.Finish()
 	r.Files = rc.Files
 	r.Truncated = rd.Truncated()
 	r.Filter = describeReportFilter(&rc.Filter)

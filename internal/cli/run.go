@@ -265,7 +265,7 @@ func (s *sink) flush() { s.w.Flush() }
 
 // writeSummary prints, at exit, what each process did.
 func writeSummary(w io.Writer, b *report.Builder) {
-	r := b.Finish(output.ErrnoName)
+	r := b.Finish()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nPID\tCOMM\tALLOCS\tHELD p50\tp99\tmax\tPEAK AT ONCE\tFAILED")
 	for _, p := range r.Processes {

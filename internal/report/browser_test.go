@@ -71,7 +71,7 @@ func TestHTMLRendersInChromium(t *testing.T) {
 		b.Add(tracer.Event{Kind: tracer.KindFail, Time: t0.Add(time.Duration(3000+i*300) * time.Millisecond), PID: 101, Comm: "java",
 			Proto: tracer.TCP, NetNS: 1, Errno: syscall.EADDRNOTAVAIL, Via: tracer.ViaConnect})
 	}
-	r := b.Finish(errname)
+	r := b.Finish()
 	r.Files = []string{"trace.jsonl"}
 	r.Filter = "all"
 	var page bytes.Buffer

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/porttrace/porttrace/internal/output"
 )
 
 // Geometry of the SVG pictures, in CSS pixels.
@@ -81,7 +83,7 @@ type page struct {
 // WriteHTML renders one self-contained page: no scripts, fonts or styles
 // from elsewhere, so it can be attached to an incident document as it is.
 func WriteHTML(w io.Writer, r *Report) error {
-	p := page{R: r, PlotW: svgWidth - labelWidth - 10, Generated: time.Now().UTC().Format(time.RFC3339), Dur: Duration}
+	p := page{R: r, PlotW: svgWidth - labelWidth - 10, Generated: time.Now().UTC().Format(time.RFC3339), Dur: output.Duration}
 	t0, span := r.Span.Start, r.Span.Duration
 	if span <= 0 {
 		span = time.Second
@@ -160,7 +162,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 		x0, x1 := x(h.Start), x(end)
 		p.Rows[i].Bars = append(p.Rows[i].Bars, bar{X: x0, W: maxf(x1-x0, 1.5), Class: cls,
 			Title: fmt.Sprintf("%s port %d/%s, %s → %s, held %s, %s", label(h), h.Port, h.Proto, h.Start.Format("15:04:05.000000"),
-				end.Format("15:04:05.000000"), Duration(end.Sub(h.Start)), how)})
+				end.Format("15:04:05.000000"), output.Duration(end.Sub(h.Start)), how)})
 		holds = append(holds, placed{row: i, lane: p.Rows[i].lane(h.Start, end), bar: len(p.Rows[i].Bars) - 1})
 	}
 	// Rows are as tall as their lanes; bars take their lane's band.
@@ -265,7 +267,7 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return t.Format("15:04:05.000000")
 	},
-	"ns":  func(n int64) string { return Duration(time.Duration(n)) },
+	"ns":  func(n int64) string { return output.Duration(time.Duration(n)) },
 	"add": func(a, b float64) float64 { return a + b },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

@@ -7,9 +7,9 @@ package report
 import (
 	"net/netip"
 	"sort"
-	"syscall"
 	"time"
 
+	"github.com/porttrace/porttrace/internal/output"
 	"github.com/porttrace/porttrace/tracer"
 )
 
@@ -348,7 +348,7 @@ type OccPoint struct {
 }
 
 // Finish closes the report. Holds still open become holds without an end.
-func (b *Builder) Finish(errnoName func(syscall.Errno) string) *Report {
+func (b *Builder) Finish() *Report {
 	r := &Report{Span: Span{Start: b.first, End: b.last, Duration: b.last.Sub(b.first)}, Events: b.events, Lost: b.lost, FailTotal: b.failCount,
 		Processes: []Process{}, Ports: []Port{}, Failures: []Failure{}, Ranges: []RangeSeries{}}
 	for _, e := range b.open {
@@ -398,7 +398,7 @@ func (b *Builder) Finish(errnoName func(syscall.Errno) string) *Report {
 	}
 	for _, f := range b.failures {
 		r.Failures = append(r.Failures, Failure{Time: f.Time, PID: f.PID, Comm: f.Comm, Proto: f.Proto.String(), Family: f.Family.String(),
-			Via: f.Via.String(), Port: f.Port, Remote: remote(netip.AddrPortFrom(f.RemoteAddr, f.RemotePort)), Errno: errnoName(f.Errno),
+			Via: f.Via.String(), Port: f.Port, Remote: remote(netip.AddrPortFrom(f.RemoteAddr, f.RemotePort)), Errno: output.ErrnoName(f.Errno),
 			NetNS: f.NetNS, Deferred: f.Deferred, InUse: b.occupancy(f.NetNS).at(f.Time)})
 	}
 	for ns, o := range b.occ {

@@ -48,7 +48,7 @@ func TestBuilderProcessesHoldsAndFailures(t *testing.T) {
 		b.Add(e)
 		bp.Add(e)
 	}
-	r := b.Finish(errname)
+	r := b.Finish()
 	if r.Events != 7 || r.Lost != 4 || r.FailTotal != 1 || r.Span.Duration != 5*time.Second {
 		t.Errorf("totals: events %d lost %d fails %d span %v", r.Events, r.Lost, r.FailTotal, r.Span.Duration)
 	}
@@ -74,7 +74,7 @@ func TestBuilderProcessesHoldsAndFailures(t *testing.T) {
 		t.Errorf("ranges: %+v", r.Ranges)
 	}
 
-	rp := bp.Finish(errname)
+	rp := bp.Finish()
 	if len(rp.Ports) != 1 || len(rp.Ports[0].Holds) != 2 {
 		t.Fatalf("ports under --port 60698: %+v", rp.Ports)
 	}
@@ -121,7 +121,7 @@ func TestFilterTimeWindow(t *testing.T) {
 	b.Add(ev(tracer.KindAlloc, 1500*time.Millisecond, 10, "curl", 2))
 	b.Add(ev(tracer.KindAlloc, 1500*time.Millisecond, 11, "wget", 3))
 	b.Add(ev(tracer.KindAlloc, 3*time.Second, 10, "curl", 4))
-	if r := b.Finish(errname); r.Events != 1 || r.Processes[0].Allocs != 1 {
+	if r := b.Finish(); r.Events != 1 || r.Processes[0].Allocs != 1 {
 		t.Errorf("window kept %d events: %+v", r.Events, r.Processes)
 	}
 }

@@ -6,10 +6,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-)
 
-// Duration formats like the live tracer's text output.
-var Duration = func(d time.Duration) string { return d.String() }
+	"github.com/porttrace/porttrace/internal/output"
+)
 
 // WriteText renders the report for people.
 func WriteText(w io.Writer, r *Report) error {
@@ -21,7 +20,7 @@ func WriteText(w io.Writer, r *Report) error {
 		return err
 	}
 	fmt.Fprintf(b, "Covers %s to %s UTC (%s); filter: %s.\n", r.Span.Start.Format("2006-01-02 15:04:05.000"),
-		r.Span.End.Format("2006-01-02 15:04:05.000"), Duration(r.Span.Duration), r.Filter)
+		r.Span.End.Format("2006-01-02 15:04:05.000"), output.Duration(r.Span.Duration), r.Filter)
 	fmt.Fprintf(b, "%d events; %d lost in the kernel", r.Events, r.Lost)
 	if r.Truncated {
 		b.WriteString("; a file was cut short (read up to its last whole line)")
@@ -47,7 +46,7 @@ func WriteText(w io.Writer, r *Report) error {
 				to, ended = h.End.Format("15:04:05.000000"), h.State
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", h.PID, h.Comm, h.NetNS, h.Start.Format("15:04:05.000000"), to,
-				Duration(time.Duration(h.Held)), h.Via, ended, dash(h.Remote))
+				output.Duration(time.Duration(h.Held)), h.Via, ended, dash(h.Remote))
 		}
 		tw.Flush()
 	}
@@ -105,7 +104,7 @@ func dur(d time.Duration, n uint64) string {
 	if n == 0 {
 		return "-"
 	}
-	return Duration(d)
+	return output.Duration(d)
 }
 
 func dash(s string) string {
