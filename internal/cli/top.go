@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/porttrace/porttrace/internal/output"
 	"github.com/porttrace/porttrace/internal/pressure"
 	"github.com/porttrace/porttrace/internal/top"
 	"github.com/porttrace/porttrace/tracer"
@@ -113,7 +112,6 @@ func RunTop(ctx context.Context, tc TopConfig, stdout, stderr io.Writer) error {
 		}
 	}()
 
-	errno := func(e tracer.Event) string { return output.ErrnoName(e.Errno) }
 	draw := func() error {
 		mu.Lock()
 		snap, err := model.Snapshot(time.Now())
@@ -126,11 +124,11 @@ func RunTop(ctx context.Context, tc TopConfig, stdout, stderr io.Writer) error {
 			if cw, ch, err := term.GetSize(int(out.Fd())); err == nil {
 				w, h = cw, ch
 			}
-			lines := top.Render(snap, w, h, errno)
+			lines := top.Render(snap, w, h)
 			_, err = io.WriteString(stdout, "\x1b[H\x1b[2J"+strings.Join(lines, "\r\n"))
 			return err
 		}
-		lines := top.Render(snap, 0, 1<<20, errno)
+		lines := top.Render(snap, 0, 1<<20)
 		_, err = io.WriteString(stdout, strings.Join(lines, "\n")+"\n\n")
 		return err
 	}

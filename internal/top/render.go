@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/porttrace/porttrace/internal/output"
 	"github.com/porttrace/porttrace/tracer"
 )
 
 // Render draws a snapshot in width x height cells, plain text: lines are
 // cut to the width, and what does not fit the height is left out, saying so.
-func Render(s *Snapshot, width, height int, errnoName func(e tracer.Event) string) []string {
+func Render(s *Snapshot, width, height int) []string {
 	var lines []string
 	add := func(format string, a ...any) { lines = append(lines, fit(fmt.Sprintf(format, a...), width)) }
 	add("porttrace top — %s — %d namespaces%s — q quits", s.Time.Format("15:04:05"), len(s.NS), lostNote(s.Lost))
@@ -47,7 +48,7 @@ func Render(s *Snapshot, width, height int, errnoName func(e tracer.Event) strin
 		add("LAST FAILURES")
 		for _, f := range s.Failures[:failLines-1] {
 			line := fmt.Sprintf("%s %s[%d] %s %s %s", f.Time.Local().Format("15:04:05.000"), f.Comm, f.PID, f.Via,
-				dest(f), errnoName(f))
+				dest(f), output.ErrnoName(f.Errno))
 			if p := f.Pressure; p != nil {
 				line += fmt.Sprintf(" %d/%d used %d TW", p.InUse, p.RangeSize, p.TimeWait)
 			}

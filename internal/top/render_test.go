@@ -21,7 +21,7 @@ func TestRenderFits80x24(t *testing.T) {
 		s.Failures = append(s.Failures, tracer.Event{Kind: tracer.KindFail, Time: s.Time, Comm: "java", PID: 123456, Via: tracer.ViaConnect,
 			Errno: syscall.EADDRNOTAVAIL, Pressure: &tracer.Pressure{InUse: 28232, RangeSize: 28232, TimeWait: 20000}})
 	}
-	lines := Render(s, 80, 24, func(tracer.Event) string { return "EADDRNOTAVAIL" })
+	lines := Render(s, 80, 24)
 	if len(lines) > 24 {
 		t.Errorf("%d lines for a 24-line terminal", len(lines))
 	}
