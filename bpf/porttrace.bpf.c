@@ -110,7 +110,7 @@ static __always_inline __u8 left_state(struct sock *sk, int oldstate)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 {
-	if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP)
+	if (BPF_CORE_READ_BITFIELD(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 
 	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) {
@@ -152,7 +152,7 @@ int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 
 	/* An explicitly bound port stays with the socket until it is
 	 * destroyed (tcp_destroy_sock below). */
-	__u8 locks = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_userlocks);
+	__u8 locks = BPF_CORE_READ_BITFIELD(sk, sk_userlocks);
 	if ((locks & SOCK_BINDPORT_LOCK) && !(si->flags & SI_RELEASED))
 		return 0;
 	if (si->flags & SI_TRACKED)
@@ -486,7 +486,7 @@ int pt_existing(struct bpf_iter__task_file *ctx)
 	__u16 family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	__u16 proto = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	__u16 proto = BPF_CORE_READ_BITFIELD(sk, sk_protocol);
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return 0;
 	__u16 port = sk->__sk_common.skc_num;
