@@ -86,6 +86,11 @@ const volatile char f_comms[8][16] = {};
 const volatile __u8 f_proto = 0;   /* 0: any */
 const volatile __u16 f_family = 0; /* 0: any */
 
+/* Set by the loader when the precise hooks (fexit on the functions that
+ * pick ports) report allocations and failures: the shared hooks then leave
+ * those to them. */
+const volatile __u8 tier_precise = 0;
+
 /* Submitting without a wakeup spares every traced call an interrupt; the
  * reader polls, and is woken only once this many bytes wait. */
 const volatile __u64 wakeup_bytes = 1 << 20;

@@ -130,7 +130,7 @@ int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 	if (!si)
 		return 0;
 
-	if ((si->flags & SI_CONNECTING) && oldstate == TCP_SYN_SENT) {
+	if (!tier_precise && (si->flags & SI_CONNECTING) && oldstate == TCP_SYN_SENT) {
 		/* tcp_v4/v6_connect() failed before tcp_connect(): in process
 		 * context, so the current task is the caller. */
 		si->flags &= ~SI_CONNECTING;
@@ -348,18 +348,27 @@ int pt_connect6(struct bpf_sock_addr *ctx)
 
 /* ---- UDP: the first send ---- */
 
+#define NR_CONNECT 42
 #define NR_SENDTO 44
 #define NR_SENDMSG 46
+#define NR_BIND 49
 #define NR_SENDMMSG 307
 
-/* Where a send was going, from the system call's arguments (sendto,
- * sendmsg, sendmmsg); io_uring sends leave it unknown. */
+static __always_inline struct pt_regs *syscall_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+/* Where a send or connect was going, from the system call's arguments
+ * (sendto, sendmsg, sendmmsg, connect); io_uring leaves it unknown. */
 static __always_inline void dest_from_syscall(struct sock_info *si)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct pt_regs *regs = syscall_regs();
 	long nr = BPF_CORE_READ(regs, orig_ax);
 	void *uaddr = NULL;
-	if (nr == NR_SENDTO) {
+	if (nr == NR_CONNECT) {
+		uaddr = (void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+	} else if (nr == NR_SENDTO) {
 		uaddr = (void *)PT_REGS_PARM5_CORE_SYSCALL(regs);
 	} else if (nr == NR_SENDMSG || nr == NR_SENDMMSG) {
 		/* struct mmsghdr starts with a struct user_msghdr */
@@ -433,6 +442,121 @@ int BPF_PROG(pt_send, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
+/* ---- precise tier: fexit on the functions that pick ports ----
+ *
+ * Each runs when the kernel's own port search returns, in the caller's
+ * context: the port, the caller and the outcome are all known at once, so
+ * nothing is deferred, and every path that takes a port (bind, listen,
+ * connect, sendmsg, TCP Fast Open, io_uring) goes through one of them.
+ * Releases are left to the shared hooks above and below. */
+
+/* A failed port search, reported as it returns. */
+static __always_inline void precise_fail(struct sock *sk, __u8 proto, __u8 via, __u16 port, __s32 err)
+{
+	struct sock_info f = {};
+	owner_from_current(&f);
+	f.proto = proto;
+	f.via = via;
+	f.port = port;
+	f.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (via == PT_VIA_CONNECT || via == PT_VIA_SENDMSG)
+		dest_from_syscall(&f);
+	local_addr_from_sk(sk, &f);
+	net_info_sk(sk, &f);
+	if (who_wanted(&f))
+		emit(PT_KIND_FAIL, &f, 0, err);
+}
+
+/* A port found for a socket that had none. */
+static __always_inline void precise_alloc(struct sock *sk, struct sock_info *si, __u8 proto, __u8 via, bool ephemeral)
+{
+	__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (!si || !port || (si->flags & SI_HAS_PORT))
+		return;
+	owner_from_current(si);
+	si->proto = proto;
+	si->ev_flags = 0;
+	addrs_from_sk(sk, si);
+	if (proto == IPPROTO_UDP && via != PT_VIA_BIND)
+		dest_from_syscall(si); /* autobind runs before the socket is connected */
+	net_info_sk(sk, si);
+	alloc_commit(si, port, via, ephemeral);
+}
+
+/* bind() and listen() of TCP sockets; listen() has set TCP_LISTEN first. */
+SEC("fexit/inet_csk_get_port")
+int BPF_PROG(pt_fx_csk_get_port, struct sock *sk, unsigned short snum, int ret)
+{
+	if (BPF_CORE_READ_BITFIELD(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	__u8 via = BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_LISTEN ? PT_VIA_LISTEN : PT_VIA_BIND;
+	if (ret) {
+		if (snum && (snum < 1024 || !port_wanted(snum)))
+			return 0;
+		precise_fail(sk, IPPROTO_TCP, via, snum, EADDRINUSE);
+		return 0;
+	}
+	if (f_ports_on && !port_wanted(BPF_CORE_READ(sk, __sk_common.skc_num)))
+		return 0;
+	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	precise_alloc(sk, si, IPPROTO_TCP, via, snum == 0);
+	return 0;
+}
+
+/* bind() of UDP sockets, and the autobind of connect() and sendmsg(). */
+SEC("fexit/udp_lib_get_port")
+int BPF_PROG(pt_fx_udp_get_port, struct sock *sk, unsigned short snum, unsigned int hash2_nulladdr, int ret)
+{
+	__u8 via = PT_VIA_BIND;
+	if (!snum) {
+		long nr = BPF_CORE_READ(syscall_regs(), orig_ax);
+		via = nr == NR_BIND ? PT_VIA_BIND : nr == NR_CONNECT ? PT_VIA_CONNECT : PT_VIA_SENDMSG;
+	}
+	if (ret) {
+		if (snum && (snum < 1024 || !port_wanted(snum)))
+			return 0;
+		precise_fail(sk, IPPROTO_UDP, via, snum, via == PT_VIA_BIND ? EADDRINUSE : EAGAIN);
+		return 0;
+	}
+	if (f_ports_on && !port_wanted(BPF_CORE_READ(sk, __sk_common.skc_num)))
+		return 0;
+	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	precise_alloc(sk, si, IPPROTO_UDP, via, snum == 0);
+	return 0;
+}
+
+/* TCP connect(), also reached by TCP Fast Open's sendmsg and io_uring;
+ * tcp_v6_connect() hands v4-mapped addresses to tcp_v4_connect(). */
+static __always_inline void on_tcp_connect(struct sock *sk, int ret)
+{
+	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (si)
+		si->flags &= ~SI_CONNECTING;
+	if (ret == -EADDRNOTAVAIL) {
+		precise_fail(sk, IPPROTO_TCP, PT_VIA_CONNECT, 0, EADDRNOTAVAIL);
+		return;
+	}
+	if (ret)
+		return;
+	if (f_ports_on && !port_wanted(BPF_CORE_READ(sk, __sk_common.skc_num)))
+		return;
+	precise_alloc(sk, si, IPPROTO_TCP, PT_VIA_CONNECT, true);
+}
+
+SEC("fexit/tcp_v4_connect")
+int BPF_PROG(pt_fx_tcp_v4_connect, struct sock *sk, struct sockaddr *uaddr, int addr_len, int ret)
+{
+	on_tcp_connect(sk, ret);
+	return 0;
+}
+
+SEC("fexit/tcp_v6_connect")
+int BPF_PROG(pt_fx_tcp_v6_connect, struct sock *sk, struct sockaddr *uaddr, int addr_len, int ret)
+{
+	on_tcp_connect(sk, ret);
+	return 0;
+}
+
 /* ---- release ---- */
 
 SEC("cgroup/sock_release")
@@ -445,8 +569,9 @@ int pt_sock_release(struct bpf_sock *ctx)
 	if (si->flags & SI_BIND_REQ)
 		bind_failed(si);
 	if (si->flags & SI_UDP_CONNECT) {
-		struct sock *sk = sk_of(ctx);
-		__u16 port = sk->__sk_common.skc_num;
+		/* The context hides the port here: read it from the socket. */
+		struct sock *sk = (struct sock *)ctx;
+		__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
 		if (!port) {
 			udp_connect_failed(si);
 			return 1;

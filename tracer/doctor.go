@@ -67,37 +67,54 @@ func Doctor() []Check {
 		add(Check{Name: fs.name, OK: true, Detail: d})
 	}
 
-	// Every hook of the portable tier, loaded and attached for real.
+	// Every hook of every tier, loaded and attached for real.
 	if priv == nil && btfErr == nil {
-		t, err := load(Options{BufferSize: 1 << 16})
-		if err != nil {
-			add(Check{Name: "load BPF programs", Needed: true, Detail: err.Error(), Fix: "porttrace's hooks need Linux 6.5 or later; a tier for older kernels is not built yet"})
-		} else {
-			for _, h := range portableTier.hooks {
+		var works []string
+		seen := map[string]bool{}
+		itersRun := false
+		for _, tr := range []tier{preciseTier, portableTier} {
+			t, err := load(Options{BufferSize: 1 << 16}, tr)
+			if err != nil {
+				add(Check{Name: tr.name + " hooks", Detail: err.Error(), Fix: "load refused: " + tierNeeds(tr)})
+				continue
+			}
+			ok := true
+			for _, h := range tr.hooks {
 				l, err := h.run(t)
 				if err == nil {
 					l.Close()
+				} else {
+					ok = false
 				}
-				add(Check{Name: "hook " + h.name, OK: err == nil, Needed: true, Detail: detail(err, "attached and detached"), Fix: "needs " + h.needs})
+				if seen[h.name] && err == nil {
+					continue
+				}
+				seen[h.name] = true
+				add(Check{Name: "hook " + h.name, OK: err == nil, Detail: detail(err, "attached and detached"), Fix: "needs " + h.needs})
 			}
-			for _, it := range []struct {
-				name string
-				p    *ebpf.Program
-			}{{"iter/task_file", t.objs.PtExisting}, {"iter/tcp", t.objs.PtListTcp}, {"iter/udp", t.objs.PtListUdp}} {
-				_, err := readIter(it.p, it.name)
-				add(Check{Name: "hook " + it.name, OK: err == nil, Needed: true, Detail: detail(err, "ran once"), Fix: "needs Linux 5.11 or later with BTF"})
+			if !itersRun {
+				itersRun = true
+				for _, name := range []string{"pt_existing", "pt_list_tcp", "pt_list_udp"} {
+					_, err := readIter(t.coll.Programs[name], name)
+					add(Check{Name: "hook " + iterName[name], OK: err == nil, Needed: true, Detail: detail(err, "ran once"), Fix: "needs Linux 5.11 or later with BTF"})
+				}
 			}
 			t.Close()
+			if ok {
+				works = append(works, tr.name)
+			}
 		}
+		d := "none"
+		if len(works) > 0 {
+			d = works[0] + " (of " + strings.Join(works, ", ") + " that work here)"
+		}
+		add(Check{Name: "hook tier", OK: len(works) > 0, Needed: true, Detail: d,
+			Fix: "precise needs " + tierNeeds(preciseTier) + "; portable needs " + tierNeeds(portableTier)})
 	}
 
-	// What a precise tier would use; none is needed today.
-	fe := probeFexit()
-	add(Check{Name: "fentry/fexit", OK: fe == nil, Detail: detail(fe, "fexit on inet_csk_get_port loads and attaches"),
-		Fix: "not needed by the portable hooks porttrace uses"})
 	kp := probeKprobe()
 	add(Check{Name: "kprobes", OK: kp == nil, Detail: detail(kp, "kprobe on inet_csk_get_port attaches"),
-		Fix: "not needed by the portable hooks porttrace uses"})
+		Fix: "not needed: the precise tier uses fexit"})
 	return cs
 }
 
@@ -157,23 +174,6 @@ func lockdown() (string, error) {
 
 var returnZero = asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
 
-func probeFexit() error {
-	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceFExit, AttachTo: "inet_csk_get_port",
-		Instructions: returnZero, License: "GPL"})
-	if errors.Is(err, unix.EPERM) {
-		return errors.New("the kernel refuses BPF trampolines (EPERM)")
-	}
-	if err != nil {
-		return fmt.Errorf("refused: %w", err)
-	}
-	defer p.Close()
-	l, err := link.AttachTracing(link.TracingOptions{Program: p})
-	if err != nil {
-		return fmt.Errorf("attach refused: %w", err)
-	}
-	return l.Close()
-}
-
 func probeKprobe() error {
 	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.Kprobe, Instructions: returnZero, License: "GPL"})
 	if err != nil {
@@ -188,4 +188,14 @@ func probeKprobe() error {
 		return fmt.Errorf("attach refused: %w", err)
 	}
 	return l.Close()
+}
+
+var iterName = map[string]string{"pt_existing": "iter/task_file", "pt_list_tcp": "iter/tcp", "pt_list_udp": "iter/udp"}
+
+// tierNeeds says in a few words what a kernel must offer for a tier.
+func tierNeeds(tr tier) string {
+	if tr.precise {
+		return "BPF trampolines (fexit) on inet_csk_get_port, udp_lib_get_port and tcp_v4/v6_connect, and lockdown off or integrity"
+	}
+	return "Linux 6.5 or later (tp_btf/sock_send_length, bpf_rdonly_cast in cgroup hooks)"
 }

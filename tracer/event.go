@@ -227,6 +227,8 @@ type Holder struct {
 // StartInfo describes a trace at its beginning.
 type StartInfo struct {
 	Version    string
+	Tier       string // HooksPrecise or HooksPortable
+	TierReason string // why that tier: asked for, or what refused the better one
 	Hooks      []string
 	Filter     string
 	Namespaces []Namespace

@@ -10,54 +10,115 @@ import (
 // A hook is one attachment of one program, with what the kernel must offer
 // for it, so a failure can say so.
 type hook struct {
-	name   string // as reported in the start event
-	needs  string // what a kernel that refuses it lacks
-	attach func(t *Tracer) (link.Link, error)
+	name  string // as reported in the start event
+	prog  string // the BPF program: its function name in porttrace.bpf.c
+	needs string // what a kernel that refuses it lacks
+	typ   ebpf.AttachType
+	kind  hookKind
 }
+
+type hookKind int
+
+const (
+	tracing hookKind = iota // tp_btf, fentry, fexit: the target is in the program
+	cgroup                  // attached to the root cgroup v2
+)
 
 // A tier is a set of hooks that together see every allocation and release.
-// The portable tier uses only hooks that load where kprobes and BPF
-// trampolines are refused; a precise tier would slot in beside it.
 type tier struct {
-	name  string
-	hooks []hook
+	name    string
+	precise bool // its hooks report allocations and failures as they return
+	hooks   []hook
 }
 
-func cgroupHook(name string, prog func(*porttracePrograms) *ebpf.Program, typ ebpf.AttachType, needs string) hook {
-	return hook{name: name, needs: needs, attach: func(t *Tracer) (link.Link, error) {
-		return link.AttachCgroup(link.CgroupOptions{Path: t.cgroupRoot, Attach: typ, Program: prog(&t.objs.porttracePrograms)})
-	}}
-}
+// The hooks that end holds, and the one that dates a TCP connect's port
+// search, are shared by both tiers. They come first in each, so no release
+// can be missed for an allocation seen.
+var (
+	hookState = hook{name: "tp_btf/inet_sock_set_state", prog: "pt_state", kind: tracing,
+		needs: "BTF-typed tracepoints and socket storage from tracing programs (Linux 5.11+ with CONFIG_DEBUG_INFO_BTF)"}
+	hookDestroy = hook{name: "tp_btf/tcp_destroy_sock", prog: "pt_destroy", kind: tracing,
+		needs: "the tcp_destroy_sock tracepoint (Linux 5.2+) as a BTF-typed tracepoint"}
+	hookRelease = hook{name: "cgroup/sock_release", prog: "pt_sock_release", kind: cgroup, typ: ebpf.AttachCgroupInetSockRelease,
+		needs: "the cgroup sock_release hook (Linux 5.9+)"}
+)
 
-var portableTier = tier{
-	name: "portable",
+// precise: BPF trampolines on the kernel functions that pick ports.
+var preciseTier = tier{
+	name:    "precise",
+	precise: true,
 	hooks: []hook{
-		// Owner-carrying hooks first, so no release can come before its alloc.
-		{name: "tp_btf/inet_sock_set_state", needs: "BTF-typed tracepoints and socket storage from tracing programs (Linux 5.11+ with CONFIG_DEBUG_INFO_BTF)",
-			attach: func(t *Tracer) (link.Link, error) {
-				return link.AttachTracing(link.TracingOptions{Program: t.objs.PtState})
-			}},
-		{name: "tp_btf/tcp_destroy_sock", needs: "the tcp_destroy_sock tracepoint (Linux 5.2+) as a BTF-typed tracepoint",
-			attach: func(t *Tracer) (link.Link, error) {
-				return link.AttachTracing(link.TracingOptions{Program: t.objs.PtDestroy})
-			}},
-		cgroupHook("cgroup/sockops", func(p *porttracePrograms) *ebpf.Program { return p.PtSockops }, ebpf.AttachCGroupSockOps, "cgroup sock_ops programs with bpf_skc_to_tcp_sock (Linux 5.9+)"),
-		cgroupHook("cgroup/bind4", func(p *porttracePrograms) *ebpf.Program { return p.PtBind4 }, ebpf.AttachCGroupInet4Bind, "cgroup bind hooks (Linux 4.17+)"),
-		cgroupHook("cgroup/bind6", func(p *porttracePrograms) *ebpf.Program { return p.PtBind6 }, ebpf.AttachCGroupInet6Bind, "cgroup bind hooks (Linux 4.17+)"),
-		cgroupHook("cgroup/post_bind4", func(p *porttracePrograms) *ebpf.Program { return p.PtPostBind4 }, ebpf.AttachCGroupInet4PostBind, "cgroup post_bind hooks (Linux 4.17+)"),
-		cgroupHook("cgroup/post_bind6", func(p *porttracePrograms) *ebpf.Program { return p.PtPostBind6 }, ebpf.AttachCGroupInet6PostBind, "cgroup post_bind hooks (Linux 4.17+)"),
-		cgroupHook("cgroup/connect4", func(p *porttracePrograms) *ebpf.Program { return p.PtConnect4 }, ebpf.AttachCGroupInet4Connect, "cgroup connect hooks and bpf_rdonly_cast (Linux 6.2+)"),
-		cgroupHook("cgroup/connect6", func(p *porttracePrograms) *ebpf.Program { return p.PtConnect6 }, ebpf.AttachCGroupInet6Connect, "cgroup connect hooks and bpf_rdonly_cast (Linux 6.2+)"),
-		{name: "tp_btf/sock_send_length", needs: "the sock_send_length tracepoint (Linux 6.5+)",
-			attach: func(t *Tracer) (link.Link, error) {
-				return link.AttachTracing(link.TracingOptions{Program: t.objs.PtSend})
-			}},
-		cgroupHook("cgroup/sock_release", func(p *porttracePrograms) *ebpf.Program { return p.PtSockRelease }, ebpf.AttachCgroupInetSockRelease, "the cgroup sock_release hook (Linux 5.9+)"),
+		hookState, hookDestroy, hookRelease,
+		{name: "fexit/inet_csk_get_port", prog: "pt_fx_csk_get_port", kind: tracing, needs: "fexit programs (BPF trampolines: Linux 5.5+ on x86-64, 6.0+ on arm64)"},
+		{name: "fexit/udp_lib_get_port", prog: "pt_fx_udp_get_port", kind: tracing, needs: "fexit programs (BPF trampolines: Linux 5.5+ on x86-64, 6.0+ on arm64)"},
+		{name: "fexit/tcp_v4_connect", prog: "pt_fx_tcp_v4_connect", kind: tracing, needs: "fexit programs (BPF trampolines: Linux 5.5+ on x86-64, 6.0+ on arm64)"},
+		{name: "fexit/tcp_v6_connect", prog: "pt_fx_tcp_v6_connect", kind: tracing, needs: "fexit programs and IPv6 built in (BPF trampolines: Linux 5.5+ on x86-64)"},
 	},
 }
 
+// portable: only hooks that load where kprobes and BPF trampolines are
+// refused (tracepoints and cgroup socket hooks).
+var portableTier = tier{
+	name: "portable",
+	hooks: []hook{
+		hookState, hookDestroy,
+		{name: "cgroup/sockops", prog: "pt_sockops", kind: cgroup, typ: ebpf.AttachCGroupSockOps, needs: "cgroup sock_ops programs with bpf_skc_to_tcp_sock (Linux 5.9+)"},
+		{name: "cgroup/bind4", prog: "pt_bind4", kind: cgroup, typ: ebpf.AttachCGroupInet4Bind, needs: "cgroup bind hooks and bpf_rdonly_cast (Linux 6.2+)"},
+		{name: "cgroup/bind6", prog: "pt_bind6", kind: cgroup, typ: ebpf.AttachCGroupInet6Bind, needs: "cgroup bind hooks and bpf_rdonly_cast (Linux 6.2+)"},
+		{name: "cgroup/post_bind4", prog: "pt_post_bind4", kind: cgroup, typ: ebpf.AttachCGroupInet4PostBind, needs: "cgroup post_bind hooks and bpf_rdonly_cast (Linux 6.2+)"},
+		{name: "cgroup/post_bind6", prog: "pt_post_bind6", kind: cgroup, typ: ebpf.AttachCGroupInet6PostBind, needs: "cgroup post_bind hooks and bpf_rdonly_cast (Linux 6.2+)"},
+		{name: "cgroup/connect4", prog: "pt_connect4", kind: cgroup, typ: ebpf.AttachCGroupInet4Connect, needs: "cgroup connect hooks and bpf_rdonly_cast (Linux 6.2+)"},
+		{name: "cgroup/connect6", prog: "pt_connect6", kind: cgroup, typ: ebpf.AttachCGroupInet6Connect, needs: "cgroup connect hooks and bpf_rdonly_cast (Linux 6.2+)"},
+		{name: "tp_btf/sock_send_length", prog: "pt_send", kind: tracing, needs: "the sock_send_length tracepoint (Linux 6.5+)"},
+		hookRelease,
+	},
+}
+
+// Iterators every tier runs: ports held at start, a namespace's sockets.
+var iterProgs = []string{"pt_existing", "pt_list_tcp", "pt_list_udp"}
+
+// Hook tiers, as --hooks names them.
+const (
+	HooksAuto     = "auto"     // precise where the kernel allows it, else portable
+	HooksPrecise  = "precise"  // fexit on the functions that pick ports
+	HooksPortable = "portable" // tracepoints and cgroup socket hooks only
+)
+
+// tiersFor lists the tiers to try, best first.
+func tiersFor(choice string) ([]tier, error) {
+	switch choice {
+	case "", HooksAuto:
+		return []tier{preciseTier, portableTier}, nil
+	case HooksPrecise:
+		return []tier{preciseTier}, nil
+	case HooksPortable:
+		return []tier{portableTier}, nil
+	}
+	return nil, fmt.Errorf("unknown hook tier %q: use auto, precise or portable", choice)
+}
+
+// programs names the BPF programs a tier loads.
+func (tr tier) programs() []string {
+	names := append([]string(nil), iterProgs...)
+	for _, h := range tr.hooks {
+		names = append(names, h.prog)
+	}
+	return names
+}
+
 func (h hook) run(t *Tracer) (link.Link, error) {
-	l, err := h.attach(t)
+	p := t.coll.Programs[h.prog]
+	var (
+		l   link.Link
+		err error
+	)
+	if p == nil {
+		err = fmt.Errorf("program %s is not loaded", h.prog)
+	} else if h.kind == cgroup {
+		l, err = link.AttachCgroup(link.CgroupOptions{Path: t.cgroupRoot, Attach: h.typ, Program: p})
+	} else {
+		l, err = link.AttachTracing(link.TracingOptions{Program: p})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("attach %s: %w (this hook needs %s)", h.name, err, h.needs)
 	}

@@ -124,6 +124,10 @@ const (
 	porttraceProgPtConnect6        = "pt_connect6"
 	porttraceProgPtDestroy         = "pt_destroy"
 	porttraceProgPtExisting        = "pt_existing"
+	porttraceProgPtFxCskGetPort    = "pt_fx_csk_get_port"
+	porttraceProgPtFxTcpV4Connect  = "pt_fx_tcp_v4_connect"
+	porttraceProgPtFxTcpV6Connect  = "pt_fx_tcp_v6_connect"
+	porttraceProgPtFxUdpGetPort    = "pt_fx_udp_get_port"
 	porttraceProgPtListTcp         = "pt_list_tcp"
 	porttraceProgPtListUdp         = "pt_list_udp"
 	porttraceProgPtPostBind4       = "pt_post_bind4"
@@ -140,6 +144,7 @@ const (
 	porttraceVarF_ports            = "f_ports"
 	porttraceVarF_portsOn          = "f_ports_on"
 	porttraceVarF_proto            = "f_proto"
+	porttraceVarTierPrecise        = "tier_precise"
 	porttraceVarUnusedPtEvent      = "unused_pt_event"
 	porttraceVarUnusedPtEventFlags = "unused_pt_event_flags"
 	porttraceVarUnusedPtKind       = "unused_pt_kind"
@@ -190,20 +195,24 @@ type porttraceSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type porttraceProgramSpecs struct {
-	PtBind4       *ebpf.ProgramSpec `ebpf:"pt_bind4"`
-	PtBind6       *ebpf.ProgramSpec `ebpf:"pt_bind6"`
-	PtConnect4    *ebpf.ProgramSpec `ebpf:"pt_connect4"`
-	PtConnect6    *ebpf.ProgramSpec `ebpf:"pt_connect6"`
-	PtDestroy     *ebpf.ProgramSpec `ebpf:"pt_destroy"`
-	PtExisting    *ebpf.ProgramSpec `ebpf:"pt_existing"`
-	PtListTcp     *ebpf.ProgramSpec `ebpf:"pt_list_tcp"`
-	PtListUdp     *ebpf.ProgramSpec `ebpf:"pt_list_udp"`
-	PtPostBind4   *ebpf.ProgramSpec `ebpf:"pt_post_bind4"`
-	PtPostBind6   *ebpf.ProgramSpec `ebpf:"pt_post_bind6"`
-	PtSend        *ebpf.ProgramSpec `ebpf:"pt_send"`
-	PtSockRelease *ebpf.ProgramSpec `ebpf:"pt_sock_release"`
-	PtSockops     *ebpf.ProgramSpec `ebpf:"pt_sockops"`
-	PtState       *ebpf.ProgramSpec `ebpf:"pt_state"`
+	PtBind4          *ebpf.ProgramSpec `ebpf:"pt_bind4"`
+	PtBind6          *ebpf.ProgramSpec `ebpf:"pt_bind6"`
+	PtConnect4       *ebpf.ProgramSpec `ebpf:"pt_connect4"`
+	PtConnect6       *ebpf.ProgramSpec `ebpf:"pt_connect6"`
+	PtDestroy        *ebpf.ProgramSpec `ebpf:"pt_destroy"`
+	PtExisting       *ebpf.ProgramSpec `ebpf:"pt_existing"`
+	PtFxCskGetPort   *ebpf.ProgramSpec `ebpf:"pt_fx_csk_get_port"`
+	PtFxTcpV4Connect *ebpf.ProgramSpec `ebpf:"pt_fx_tcp_v4_connect"`
+	PtFxTcpV6Connect *ebpf.ProgramSpec `ebpf:"pt_fx_tcp_v6_connect"`
+	PtFxUdpGetPort   *ebpf.ProgramSpec `ebpf:"pt_fx_udp_get_port"`
+	PtListTcp        *ebpf.ProgramSpec `ebpf:"pt_list_tcp"`
+	PtListUdp        *ebpf.ProgramSpec `ebpf:"pt_list_udp"`
+	PtPostBind4      *ebpf.ProgramSpec `ebpf:"pt_post_bind4"`
+	PtPostBind6      *ebpf.ProgramSpec `ebpf:"pt_post_bind6"`
+	PtSend           *ebpf.ProgramSpec `ebpf:"pt_send"`
+	PtSockRelease    *ebpf.ProgramSpec `ebpf:"pt_sock_release"`
+	PtSockops        *ebpf.ProgramSpec `ebpf:"pt_sockops"`
+	PtState          *ebpf.ProgramSpec `ebpf:"pt_state"`
 }
 
 // porttraceMapSpecs contains maps before they are loaded into the kernel.
@@ -227,6 +236,7 @@ type porttraceVariableSpecs struct {
 	F_ports            *ebpf.VariableSpec `ebpf:"f_ports"`
 	F_portsOn          *ebpf.VariableSpec `ebpf:"f_ports_on"`
 	F_proto            *ebpf.VariableSpec `ebpf:"f_proto"`
+	TierPrecise        *ebpf.VariableSpec `ebpf:"tier_precise"`
 	UnusedPtEvent      *ebpf.VariableSpec `ebpf:"unused_pt_event"`
 	UnusedPtEventFlags *ebpf.VariableSpec `ebpf:"unused_pt_event_flags"`
 	UnusedPtKind       *ebpf.VariableSpec `ebpf:"unused_pt_kind"`
@@ -280,6 +290,7 @@ type porttraceVariables struct {
 	F_ports            *ebpf.Variable `ebpf:"f_ports"`
 	F_portsOn          *ebpf.Variable `ebpf:"f_ports_on"`
 	F_proto            *ebpf.Variable `ebpf:"f_proto"`
+	TierPrecise        *ebpf.Variable `ebpf:"tier_precise"`
 	UnusedPtEvent      *ebpf.Variable `ebpf:"unused_pt_event"`
 	UnusedPtEventFlags *ebpf.Variable `ebpf:"unused_pt_event_flags"`
 	UnusedPtKind       *ebpf.Variable `ebpf:"unused_pt_kind"`
@@ -292,20 +303,24 @@ type porttraceVariables struct {
 //
 // It can be passed to loadPorttraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type porttracePrograms struct {
-	PtBind4       *ebpf.Program `ebpf:"pt_bind4"`
-	PtBind6       *ebpf.Program `ebpf:"pt_bind6"`
-	PtConnect4    *ebpf.Program `ebpf:"pt_connect4"`
-	PtConnect6    *ebpf.Program `ebpf:"pt_connect6"`
-	PtDestroy     *ebpf.Program `ebpf:"pt_destroy"`
-	PtExisting    *ebpf.Program `ebpf:"pt_existing"`
-	PtListTcp     *ebpf.Program `ebpf:"pt_list_tcp"`
-	PtListUdp     *ebpf.Program `ebpf:"pt_list_udp"`
-	PtPostBind4   *ebpf.Program `ebpf:"pt_post_bind4"`
-	PtPostBind6   *ebpf.Program `ebpf:"pt_post_bind6"`
-	PtSend        *ebpf.Program `ebpf:"pt_send"`
-	PtSockRelease *ebpf.Program `ebpf:"pt_sock_release"`
-	PtSockops     *ebpf.Program `ebpf:"pt_sockops"`
-	PtState       *ebpf.Program `ebpf:"pt_state"`
+	PtBind4          *ebpf.Program `ebpf:"pt_bind4"`
+	PtBind6          *ebpf.Program `ebpf:"pt_bind6"`
+	PtConnect4       *ebpf.Program `ebpf:"pt_connect4"`
+	PtConnect6       *ebpf.Program `ebpf:"pt_connect6"`
+	PtDestroy        *ebpf.Program `ebpf:"pt_destroy"`
+	PtExisting       *ebpf.Program `ebpf:"pt_existing"`
+	PtFxCskGetPort   *ebpf.Program `ebpf:"pt_fx_csk_get_port"`
+	PtFxTcpV4Connect *ebpf.Program `ebpf:"pt_fx_tcp_v4_connect"`
+	PtFxTcpV6Connect *ebpf.Program `ebpf:"pt_fx_tcp_v6_connect"`
+	PtFxUdpGetPort   *ebpf.Program `ebpf:"pt_fx_udp_get_port"`
+	PtListTcp        *ebpf.Program `ebpf:"pt_list_tcp"`
+	PtListUdp        *ebpf.Program `ebpf:"pt_list_udp"`
+	PtPostBind4      *ebpf.Program `ebpf:"pt_post_bind4"`
+	PtPostBind6      *ebpf.Program `ebpf:"pt_post_bind6"`
+	PtSend           *ebpf.Program `ebpf:"pt_send"`
+	PtSockRelease    *ebpf.Program `ebpf:"pt_sock_release"`
+	PtSockops        *ebpf.Program `ebpf:"pt_sockops"`
+	PtState          *ebpf.Program `ebpf:"pt_state"`
 }
 
 func (p *porttracePrograms) Close() error {
@@ -316,6 +331,10 @@ func (p *porttracePrograms) Close() error {
 		p.PtConnect6,
 		p.PtDestroy,
 		p.PtExisting,
+		p.PtFxCskGetPort,
+		p.PtFxTcpV4Connect,
+		p.PtFxTcpV6Connect,
+		p.PtFxUdpGetPort,
 		p.PtListTcp,
 		p.PtListUdp,
 		p.PtPostBind4,

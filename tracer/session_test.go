@@ -20,9 +20,15 @@ type session struct {
 func openTracer(t *testing.T, opts tracer.Options) *session {
 	t.Helper()
 	nstest.RequireRoot(t)
+	if opts.Hooks == "" {
+		opts.Hooks = nstest.Hooks()
+	}
 	tr, err := tracer.Open(opts)
 	if err != nil {
 		t.Fatalf("open tracer: %v", err)
+	}
+	if opts.Hooks != tracer.HooksAuto && tr.Tier() != opts.Hooks {
+		t.Fatalf("asked for the %s hooks, got %s", opts.Hooks, tr.Tier())
 	}
 	s := &session{t: t, tr: tr, ch: make(chan tracer.Event, 1<<16)}
 	t.Cleanup(func() { tr.Close() })

@@ -36,7 +36,7 @@ const rawSockSize = int(unsafe.Sizeof(porttracePtSock{}))
 func (t *Tracer) Sockets(nsPath string) ([]Socket, error) {
 	var out []Socket
 	err := inNetns(nsPath, func() error {
-		for _, p := range []*ebpf.Program{t.objs.PtListTcp, t.objs.PtListUdp} {
+		for _, p := range []*ebpf.Program{t.coll.Programs["pt_list_tcp"], t.coll.Programs["pt_list_udp"]} {
 			data, err := readIter(p, "socket iterator (needs Linux 5.9+)")
 			if err != nil {
 				return err

@@ -29,23 +29,26 @@ type Options struct {
 	// SkipHooks leaves out hooks whose name starts with one of these, to
 	// measure what each costs. What they alone see is then missed.
 	SkipHooks []string
+	// Hooks picks the hook tier: HooksAuto (""), HooksPrecise or
+	// HooksPortable.
+	Hooks string
 }
 
-// ErrKernelTooOld is wrapped by errors from kernels that lack a BPF feature
-// the portable hooks need.
-var ErrKernelTooOld = errors.New("this kernel lacks a BPF feature porttrace's hooks need (they need Linux 6.5 or later)")
+// ErrKernelTooOld is wrapped by errors from kernels that offer no tier of
+// hooks porttrace has.
+var ErrKernelTooOld = errors.New("this kernel offers none of porttrace's hook tiers: the precise hooks need BPF trampolines (fexit), the portable ones Linux 6.5 or later")
 
 // ErrClosed is returned by Read once the tracer is closed.
 var ErrClosed = errors.New("tracer closed")
 
 // Tracer is a loaded and attached set of BPF programs.
 type Tracer struct {
-	objs       porttraceObjects
-	loaded     bool
+	coll       *ebpf.Collection
 	links      []link.Link
 	hooks      []string
 	notes      []string
 	tier       string
+	tierWhy    string
 	cgroupRoot string
 	cgroups    *cgroupPaths
 	reader     *ringbuf.Reader
@@ -59,10 +62,54 @@ type Tracer struct {
 	closed    atomic.Bool
 }
 
-// Open loads the BPF programs and attaches every hook. On error nothing is
+// Open loads the BPF programs and attaches every hook of the best tier the
+// kernel allows (or of the one Options.Hooks asks for). On error nothing is
 // left attached.
-func Open(opts Options) (_ *Tracer, err error) {
-	t, err := load(opts)
+func Open(opts Options) (*Tracer, error) {
+	tiers, err := tiersFor(opts.Hooks)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkHost(opts); err != nil {
+		return nil, err
+	}
+	var refused []string
+	for i, tr := range tiers {
+		t, err := openTier(opts, tr)
+		var te *tierError
+		if !errors.As(err, &te) {
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case len(tiers) == 1:
+				t.tierWhy = "asked for"
+			case i == 0:
+				t.tierWhy = "the kernel allows them"
+			default:
+				t.tierWhy = strings.Join(refused, "; ")
+			}
+			return t, nil
+		}
+		refused = append(refused, te.Error())
+		if len(tiers) == 1 {
+			return nil, fmt.Errorf("%w; without --hooks %s porttrace picks the hooks this kernel allows", te.err, tr.name)
+		}
+	}
+	return nil, fmt.Errorf("%w: %s; run porttrace doctor for what this kernel offers", ErrKernelTooOld, strings.Join(refused, "; "))
+}
+
+// A tierError is a tier the kernel refused: the next may still work.
+type tierError struct {
+	tier string
+	err  error
+}
+
+func (e *tierError) Error() string { return fmt.Sprintf("%s hooks refused: %v", e.tier, e.err) }
+func (e *tierError) Unwrap() error { return e.err }
+
+func openTier(opts Options, tr tier) (_ *Tracer, err error) {
+	t, err := load(opts, tr)
 	if err != nil {
 		return nil, err
 	}
@@ -72,41 +119,45 @@ func Open(opts Options) (_ *Tracer, err error) {
 			t.Close()
 		}
 	}()
-	for _, h := range portableTier.hooks {
+	for _, h := range tr.hooks {
 		if skipped(h.name, opts.SkipHooks) {
 			continue
 		}
 		l, err := h.run(t)
 		if err != nil {
-			return nil, err
+			return nil, &tierError{tr.name, err}
 		}
 		t.links = append(t.links, l)
 		t.hooks = append(t.hooks, h.name)
 	}
 
-	t.reader, err = ringbuf.NewReader(t.objs.Events)
+	t.reader, err = ringbuf.NewReader(t.coll.Maps["events"])
 	if err != nil {
 		return nil, fmt.Errorf("open ring buffer: %w", err)
 	}
 	return t, nil
 }
 
-// load checks the host, loads the BPF objects and finds the cgroup root,
-// attaching nothing.
-func load(opts Options) (_ *Tracer, err error) {
+// checkHost checks what every tier needs before any is tried.
+func checkHost(opts Options) error {
 	if err := opts.Filter.Validate(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := checkPrivileges(); err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
-		return nil, errors.New("this kernel does not publish BTF (/sys/kernel/btf/vmlinux is missing): porttrace needs Linux 5.11 or later built with CONFIG_DEBUG_INFO_BTF=y")
+		return errors.New("this kernel does not publish BTF (/sys/kernel/btf/vmlinux is missing): porttrace needs Linux 5.11 or later built with CONFIG_DEBUG_INFO_BTF=y")
 	}
 	// Kernels from 5.11 on account BPF memory to the cgroup; on older ones
 	// the limit must go, and where it cannot the load will say so.
 	_ = rlimit.RemoveMemlock()
+	return nil
+}
 
+// load loads the BPF programs of one tier and finds the cgroup root,
+// attaching nothing. A kernel that refuses the programs gives a *tierError.
+func load(opts Options, tr tier) (_ *Tracer, err error) {
 	spec, err := loadPorttrace()
 	if err != nil {
 		return nil, fmt.Errorf("read embedded BPF object: %w", err)
@@ -126,23 +177,38 @@ func load(opts Options) (_ *Tracer, err error) {
 		return nil, fmt.Errorf("set wakeup threshold: %w", err)
 	}
 
-	t := &Tracer{tier: portableTier.name, offset: monoToWall()}
+	if err := spec.Variables["tier_precise"].Set(tr.precise); err != nil {
+		return nil, fmt.Errorf("set tier: %w", err)
+	}
+	keep := map[string]bool{}
+	for _, p := range tr.programs() {
+		keep[p] = true
+	}
+	for name := range spec.Programs {
+		if !keep[name] {
+			delete(spec.Programs, name)
+		}
+	}
+
+	t := &Tracer{tier: tr.name, offset: monoToWall()}
 	defer func() {
 		if err != nil {
 			t.Close()
 		}
 	}()
 
-	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
-		if errors.Is(err, unix.EPERM) {
+	t.coll, err = ebpf.NewCollection(spec)
+	if err != nil {
+		if errors.Is(err, unix.EPERM) && !tr.precise {
+			// Privileges were checked: lockdown or an LSM said no.
 			return nil, fmt.Errorf("load BPF programs: %w (%w)", err, ErrPrivileges)
 		}
-		if errors.Is(err, ebpf.ErrNotSupported) {
-			return nil, fmt.Errorf("%w: %w; run porttrace doctor for what this kernel offers", ErrKernelTooOld, err)
+		if errors.Is(err, unix.EPERM) {
+			// cilium/ebpf blames MEMLOCK for any EPERM; root has no such limit.
+			return nil, &tierError{tr.name, errors.New("load BPF programs: the kernel refused fexit programs (EPERM): it offers no BPF trampolines")}
 		}
-		return nil, fmt.Errorf("load BPF programs: %w", err)
+		return nil, &tierError{tr.name, fmt.Errorf("load BPF programs: %w", err)}
 	}
-	t.loaded = true
 	// Loading parsed the kernel's BTF for CO-RE: tens of MiB not needed again.
 	debug.FreeOSMemory()
 
@@ -198,8 +264,11 @@ func setFilter(spec *ebpf.CollectionSpec, f *Filter) error {
 // Hooks names the attached hooks, in attach order.
 func (t *Tracer) Hooks() []string { return append([]string(nil), t.hooks...) }
 
-// Tier names the set of hooks in use.
+// Tier names the set of hooks in use: HooksPrecise or HooksPortable.
 func (t *Tracer) Tier() string { return t.tier }
+
+// TierReason says why that tier is in use.
+func (t *Tracer) TierReason() string { return t.tierWhy }
 
 // Notes lists what porttrace changed on the host to run (mounts it made).
 func (t *Tracer) Notes() []string { return append([]string(nil), t.notes...) }
@@ -208,7 +277,7 @@ func (t *Tracer) Notes() []string { return append([]string(nil), t.notes...) }
 // Via == ViaExisting per socket, each named with a process holding it. Call
 // it once, after Open: sockets reported here get their release reported too.
 func (t *Tracer) Existing() ([]Event, error) {
-	data, err := readIter(t.objs.PtExisting, "iter/task_file (needs Linux 5.11+)")
+	data, err := readIter(t.coll.Programs["pt_existing"], "iter/task_file (needs Linux 5.11+)")
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +352,7 @@ func (t *Tracer) Lost() uint64 {
 
 func (t *Tracer) lostTotal() (uint64, error) {
 	var per []uint64
-	if err := t.objs.LostEvents.Lookup(uint32(0), &per); err != nil {
+	if err := t.coll.Maps["lost_events"].Lookup(uint32(0), &per); err != nil {
 		return 0, err
 	}
 	var n uint64
@@ -319,9 +388,9 @@ func (t *Tracer) Close() error {
 		errs = append(errs, t.links[i].Close())
 	}
 	t.links = nil
-	if t.loaded {
-		errs = append(errs, t.objs.Close())
-		t.loaded = false
+	if t.coll != nil {
+		t.coll.Close()
+		t.coll = nil
 	}
 	return errors.Join(errs...)
 }

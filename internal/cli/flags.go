@@ -29,6 +29,8 @@ type Config struct {
 	BufferSize int
 	NoExisting bool
 	SkipHooks  []string
+	Hooks      string // auto, precise or portable
+	Verbose    bool
 	CPUProfile string
 	RotateSize int64
 	RotateKeep int
@@ -107,6 +109,8 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	noEx := fs.Bool("no-existing", false, "do not report the ports already held when tracing starts")
 	slow := fs.Duration("slow", 0, "report a slow event when a TCP connect() spends longer than `DURATION` finding a port (e.g. 1ms)")
 	summary := fs.Bool("summary", false, "at exit, sum up per process on stderr: allocations, hold time p50/p99/max, peak held at once, failures")
+	hooks := fs.String("hooks", "auto", "hook `TIER`: precise (fexit on the kernel functions that pick ports: live bind and UDP connect failures), portable (tracepoints and cgroup hooks, for kernels that refuse fexit), or auto: precise where the kernel allows it")
+	verbose := fs.BoolP("verbose", "v", false, "say on stderr which hooks are attached and why that tier was chosen")
 	skip := fs.StringSlice("skip-hook", nil, "leave out hooks whose name starts with `PREFIX` (for measuring their cost)")
 	fs.MarkHidden("skip-hook")
 	prof := fs.String("cpuprofile", "", "write a Go CPU profile of porttrace itself to `FILE`")
@@ -202,6 +206,13 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	cfg.Slow = *slow
 	cfg.Summary = *summary
 	cfg.SkipHooks = *skip
+	switch *hooks {
+	case tracer.HooksAuto, tracer.HooksPrecise, tracer.HooksPortable:
+		cfg.Hooks = *hooks
+	default:
+		return fail(usageErrorf("--hooks: %q is not a hook tier: use auto, precise or portable", *hooks))
+	}
+	cfg.Verbose = *verbose
 	cfg.CPUProfile = *prof
 	return cfg, 0, false
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -55,7 +56,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		}
 	}
 
-	t, err := tracer.Open(tracer.Options{Filter: cfg.Filter, BufferSize: cfg.BufferSize, SkipHooks: cfg.SkipHooks})
+	t, err := tracer.Open(tracer.Options{Filter: cfg.Filter, BufferSize: cfg.BufferSize, SkipHooks: cfg.SkipHooks, Hooks: cfg.Hooks})
 	if err != nil {
 		if rec != nil {
 			rec.Close()
@@ -73,7 +74,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	began := time.Now()
 	start := tracer.Event{Kind: tracer.KindStart, Time: began.UTC(), Start: &tracer.StartInfo{
-		Version: Version(), Hooks: t.Hooks(), Filter: cfg.Filter.String(), Namespaces: nss, Notes: t.Notes(),
+		Version: Version(), Tier: t.Tier(), TierReason: t.TierReason(), Hooks: t.Hooks(), Filter: cfg.Filter.String(), Namespaces: nss, Notes: t.Notes(),
 	}}
 
 	sink := newSink(cfg.Format, stdout, rec)
@@ -85,6 +86,10 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		for _, n := range t.Notes() {
 			fmt.Fprintf(stderr, "porttrace: %s\n", n)
 		}
+	}
+	if cfg.Verbose {
+		fmt.Fprintf(stderr, "porttrace: %s hooks: %s\n", t.Tier(), t.TierReason())
+		fmt.Fprintf(stderr, "porttrace: attached: %s\n", strings.Join(t.Hooks(), ", "))
 	}
 
 	var stats tracer.StopInfo

@@ -30,6 +30,15 @@ func RequireRoot(t testing.TB) {
 	}
 }
 
+// Hooks is the hook tier the tests ask for: $PORTTRACE_HOOKS (auto,
+// precise or portable), so one build can be tested in each tier.
+func Hooks() string {
+	if h := os.Getenv("PORTTRACE_HOOKS"); h != "" {
+		return h
+	}
+	return "auto"
+}
+
 // Netns is a network namespace made for one test.
 type Netns struct {
 	Name  string

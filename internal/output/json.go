@@ -102,6 +102,8 @@ func appendStart(b []byte, s *tracer.StartInfo) []byte {
 		return b
 	}
 	b = appendStr(b, "version", s.Version)
+	b = appendStr(b, "tier", s.Tier)
+	b = appendStr(b, "tier_reason", s.TierReason)
 	b = appendStrs(b, "hooks", s.Hooks)
 	b = appendStr(b, "filter", s.Filter)
 	b = append(b, `,"namespaces":[`...)

@@ -64,11 +64,12 @@ func TestAppendJSONKinds(t *testing.T) {
 		t.Errorf("lost: %v", m)
 	}
 
-	start := tracer.Event{Kind: tracer.KindStart, Time: when, Start: &tracer.StartInfo{Version: "v1", Hooks: []string{"a", "b"}, Filter: "all",
+	start := tracer.Event{Kind: tracer.KindStart, Time: when, Start: &tracer.StartInfo{Version: "v1", Tier: "precise", TierReason: "asked for", Hooks: []string{"a", "b"}, Filter: "all",
 		Namespaces: []tracer.Namespace{{Inode: 1, Range: tracer.PortRange{Lo: 32768, Hi: 60999}, Name: "blue"}}}}
 	m = decodeLine(t, AppendJSON(nil, &start))
 	ns := m["namespaces"].([]any)[0].(map[string]any)
-	if len(m["hooks"].([]any)) != 2 || ns["name"] != "blue" || ns["range"].([]any)[1] != 60999.0 || m["filter"] != "all" {
+	if len(m["hooks"].([]any)) != 2 || ns["name"] != "blue" || ns["range"].([]any)[1] != 60999.0 || m["filter"] != "all" ||
+		m["tier"] != "precise" || m["tier_reason"] != "asked for" {
 		t.Errorf("start: %v", m)
 	}
 

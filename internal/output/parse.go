@@ -223,6 +223,8 @@ func parseStart(line []byte) (tracer.Event, error) {
 	var s struct {
 		Time       string   `json:"time"`
 		Version    string   `json:"version"`
+		Tier       string   `json:"tier"`
+		TierReason string   `json:"tier_reason"`
 		Hooks      []string `json:"hooks"`
 		Filter     string   `json:"filter"`
 		Notes      []string `json:"notes"`
@@ -239,7 +241,7 @@ func parseStart(line []byte) (tracer.Event, error) {
 	if err != nil {
 		return tracer.Event{}, fmt.Errorf("time %q is not RFC 3339", s.Time)
 	}
-	info := &tracer.StartInfo{Version: s.Version, Hooks: s.Hooks, Filter: s.Filter, Notes: s.Notes}
+	info := &tracer.StartInfo{Version: s.Version, Tier: s.Tier, TierReason: s.TierReason, Hooks: s.Hooks, Filter: s.Filter, Notes: s.Notes}
 	for _, n := range s.Namespaces {
 		info.Namespaces = append(info.Namespaces, tracer.Namespace{Inode: n.NetNS, Name: n.Name, Range: tracer.PortRange{Lo: n.Range[0], Hi: n.Range[1]}})
 	}

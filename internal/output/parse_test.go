@@ -26,7 +26,7 @@ func TestParseJSONRoundTrip(t *testing.T) {
 		{Kind: tracer.KindFail, Time: when, Proto: tracer.TCP, Family: tracer.IPv4, Via: tracer.ViaConnect, Errno: syscall.EADDRNOTAVAIL,
 			Pressure: &tracer.Pressure{InUse: 10, RangeSize: 10, TimeWait: 4, DestInUse: 10}},
 		{Kind: tracer.KindStop, Time: when, Stop: &tracer.StopInfo{Events: 1, Allocs: 2, Releases: 3, Fails: 4, Lost: 5, Duration: 6}},
-		{Kind: tracer.KindStart, Time: when, Start: &tracer.StartInfo{Version: "v", Hooks: []string{"h"}, Filter: "all",
+		{Kind: tracer.KindStart, Time: when, Start: &tracer.StartInfo{Version: "v", Tier: "portable", TierReason: "asked for", Hooks: []string{"h"}, Filter: "all",
 			Namespaces: []tracer.Namespace{{Inode: 7, Name: "n", Range: tracer.PortRange{Lo: 1, Hi: 2}}}}},
 	}
 	for _, want := range events {
