@@ -78,6 +78,8 @@ cleanup() {
 	[ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # --- kernel + the modules we need, cached per package version ---------------
 find_pkg() { apt-cache search '^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' | awk '{print $1}' | sort -V | tail -1; }
@@ -112,7 +114,7 @@ if [ ! -f "$kdir/ok" ]; then
 	touch "$dl/out/ok"
 	rm -rf "$kdir"; mv "$dl/out" "$kdir"; rm -rf "$dl"
 	# keep only this version
-	for old in "$cache"/*; do [ "$old" = "$kdir" ] || rm -rf "$old"; done
+	for old in "$cache"/linux-image-*; do [ "$old" = "$kdir" ] || rm -rf "$old"; done
 fi
 
 # --- initramfs ----------------------------------------------------------------
@@ -178,7 +180,7 @@ chmod +x "$root/init" "$root/vm61/stage2"
 # mounts are untouched. /proc, /sys, /dev are dropped (the VM mounts its own).
 sock=$work/vfs.sock
 mkdir "$work/root"
-if [ "$virtiofsd" = /usr/libexec/virtiofsd ]; then
+if "$virtiofsd" --help 2>&1 | grep -q -- --shared-dir; then # the Rust virtiofsd
 	vfs_args="--socket-path=$sock --shared-dir=$work/root --cache=always --sandbox=namespace"
 else
 	vfs_args="--socket-path=$sock -o source=$work/root -o cache=always -o sandbox=namespace"
@@ -199,7 +201,7 @@ for _ in $(seq 100); do [ -S "$sock" ] && break; kill -0 "$vfs_pid" 2>/dev/null 
 # --- boot ---------------------------------------------------------------------
 log=$work/console.log
 set +e
-timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -m "$mem" -smp "$smp" \
+timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -m "$mem" -smp "$smp" \
 	-nographic -no-reboot -nic none \
 	-object memory-backend-memfd,id=mem,size="${mem}M",share=on -numa node,memdev=mem \
 	-chardev socket,id=vfs,path="$sock" -device vhost-user-fs-pci,chardev=vfs,tag=hostroot \
@@ -223,22 +225,21 @@ qrc=${PIPESTATUS[0]}
 set -e
 total=$((SECONDS - start))
 
-tr -d '\r' <"$log" >"$log.txt"
+# console log without \r and terminal escapes (SeaBIOS clears the screen)
+tr -d '\r' <"$log" | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g' >"$log.txt"
 begin=$(sed -n "s/.*=== vm61 begin $nonce \([0-9.]*\).*/\1/p" "$log.txt" | head -1)
 rc=$(sed -n "s/.*=== vm61 exit $nonce \([0-9]*\).*/\1/p" "$log.txt" | head -1)
 [ -z "${VM_VERBOSE:-}" ] || say "kernel $pkg; command started ${begin:-?}s after boot (guest uptime); total ${total}s"
 if [ -n "$rc" ]; then exit "$rc"; fi
-if grep -q "=== vm61 setup failed" "$log.txt"; then
-	say "VM setup failed:"
+if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+	say "timed out after ${timeout_s}s (VM_TIMEOUT)"; rc=124
 elif grep -q "Kernel panic" "$log.txt"; then
-	say "kernel panic:"
-elif [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
-	say "timed out after ${timeout_s}s (VM_TIMEOUT); console tail:"
-	tail -n 40 "$log.txt" >&2
-	exit 124
+	say "kernel panic"; rc=1
 else
-	say "the VM stopped without reporting an exit status (qemu status $qrc):"
+	say "the VM stopped without reporting an exit status (qemu status $qrc)"; rc=1
 fi
-tail -n 40 "$log.txt" >&2
-[ ! -s "$work/virtiofsd.log" ] || { say "virtiofsd log:"; tail -n 20 "$work/virtiofsd.log" >&2; }
-exit 1
+if [ -z "$begin" ]; then # the command never started: show why
+	say "console tail:"; tail -n 40 "$log.txt" >&2
+	say "virtiofsd log tail:"; tail -n 10 "$work/virtiofsd.log" >&2
+fi
+exit "$rc"

@@ -3,6 +3,7 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -73,9 +74,24 @@ func Doctor() []Check {
 		seen := map[string]bool{}
 		itersRun := false
 		for _, tr := range []tier{preciseTier, portableTier} {
-			t, err := load(Options{BufferSize: 1 << 16}, tr)
+			t, err := load(Options{BufferSize: 1 << 16}, tr, tr.programs())
 			if err != nil {
-				add(Check{Name: tr.name + " hooks", Detail: err.Error(), Fix: "load refused: " + tierNeeds(tr)})
+				// Say which hooks the kernel refuses: load each alone.
+				for _, h := range tr.hooks {
+					if seen[h.name] {
+						continue
+					}
+					seen[h.name] = true
+					one, err := load(Options{BufferSize: 1 << 16}, tr, []string{h.prog})
+					if err == nil {
+						var l io.Closer
+						if l, err = h.run(one); err == nil {
+							l.Close()
+						}
+						one.Close()
+					}
+					add(Check{Name: "hook " + h.name, OK: err == nil, Detail: detail(unwrapTier(err), "attached and detached"), Fix: "needs " + h.needs})
+				}
 				continue
 			}
 			ok := true
@@ -105,8 +121,11 @@ func Doctor() []Check {
 			}
 		}
 		d := "none"
-		if len(works) > 0 {
-			d = works[0] + " (of " + strings.Join(works, ", ") + " that work here)"
+		switch {
+		case len(works) == 2:
+			d = works[0] + " (" + works[1] + " works too)"
+		case len(works) == 1:
+			d = works[0] + " (the other tier is refused: see its hooks above)"
 		}
 		add(Check{Name: "hook tier", OK: len(works) > 0, Needed: true, Detail: d,
 			Fix: "precise needs " + tierNeeds(preciseTier) + "; portable needs " + tierNeeds(portableTier)})
@@ -188,6 +207,14 @@ func probeKprobe() error {
 		return fmt.Errorf("attach refused: %w", err)
 	}
 	return l.Close()
+}
+
+func unwrapTier(err error) error {
+	var te *tierError
+	if errors.As(err, &te) {
+		return te.err
+	}
+	return err
 }
 
 var iterName = map[string]string{"pt_existing": "iter/task_file", "pt_list_tcp": "iter/tcp", "pt_list_udp": "iter/udp"}

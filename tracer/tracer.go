@@ -109,7 +109,7 @@ func (e *tierError) Error() string { return fmt.Sprintf("%s hooks refused: %v", 
 func (e *tierError) Unwrap() error { return e.err }
 
 func openTier(opts Options, tr tier) (_ *Tracer, err error) {
-	t, err := load(opts, tr)
+	t, err := load(opts, tr, tr.programs())
 	if err != nil {
 		return nil, err
 	}
@@ -155,9 +155,10 @@ func checkHost(opts Options) error {
 	return nil
 }
 
-// load loads the BPF programs of one tier and finds the cgroup root,
-// attaching nothing. A kernel that refuses the programs gives a *tierError.
-func load(opts Options, tr tier) (_ *Tracer, err error) {
+// load loads the named BPF programs, set up for one tier, and finds the
+// cgroup root, attaching nothing. A kernel that refuses the programs gives a
+// *tierError.
+func load(opts Options, tr tier, progs []string) (_ *Tracer, err error) {
 	spec, err := loadPorttrace()
 	if err != nil {
 		return nil, fmt.Errorf("read embedded BPF object: %w", err)
@@ -181,7 +182,7 @@ func load(opts Options, tr tier) (_ *Tracer, err error) {
 		return nil, fmt.Errorf("set tier: %w", err)
 	}
 	keep := map[string]bool{}
-	for _, p := range tr.programs() {
+	for _, p := range progs {
 		keep[p] = true
 	}
 	for name := range spec.Programs {

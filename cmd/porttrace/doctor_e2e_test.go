@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"encoding/json"
 	"os/exec"
 	"strings"
 	"testing"
@@ -9,22 +10,36 @@ import (
 )
 
 // doctor attaches every hook for real: on the machine the tests run on,
-// porttrace works (the other tests prove it), so doctor must say so, and
-// name every hook as attached.
+// porttrace works (the other tests prove it), so doctor must say so, name
+// the tier porttrace picks, and every hook of it as attached.
 func TestDoctorOnThisHost(t *testing.T) {
 	nstest.RequireRoot(t)
 	out, errs, code := runBin(t, "doctor", "--color", "never")
 	if code != 0 {
 		t.Fatalf("doctor: exit %d\n%s%s", code, out, errs)
 	}
-	for _, hook := range []string{"tp_btf/inet_sock_set_state", "tp_btf/tcp_destroy_sock", "cgroup/sockops", "cgroup/bind4", "cgroup/post_bind6",
-		"cgroup/connect4", "tp_btf/sock_send_length", "cgroup/sock_release", "iter/task_file", "iter/tcp", "iter/udp"} {
+	jsonOut, errs, code := runBin(t, "--hooks", "auto", "--format", "json", "--no-existing", "-d", "300ms")
+	if code != 0 {
+		t.Fatalf("porttrace: exit %d: %s", code, errs)
+	}
+	var start struct {
+		Tier  string   `json:"tier"`
+		Hooks []string `json:"hooks"`
+	}
+	if err := json.Unmarshal([]byte(strings.SplitN(jsonOut, "\n", 2)[0]), &start); err != nil || start.Tier == "" {
+		t.Fatalf("start event %q: %v", jsonOut, err)
+	}
+	if f := strings.Fields(lineWith(out, "hook tier")); len(f) < 4 || f[2] != "ok" || f[3] != start.Tier {
+		t.Errorf("doctor names tier %q; porttrace picked %s", f, start.Tier)
+	}
+	for _, hook := range append(start.Hooks, "iter/task_file", "iter/tcp", "iter/udp") {
 		line := lineWith(out, "hook "+hook)
 		if f := strings.Fields(line); len(f) < 3 || f[2] != "ok" {
 			t.Errorf("doctor line for %s: %q", hook, line)
 		}
 	}
-	for _, c := range []string{"privileges", "BTF", "ring buffer", "socket storage", "lockdown", "fentry/fexit", "kprobes"} {
+	for _, c := range []string{"privileges", "BTF", "ring buffer", "socket storage", "lockdown", "hook fexit/inet_csk_get_port",
+		"hook tp_btf/sock_send_length", "kprobes"} {
 		if lineWith(out, c) == "" {
 			t.Errorf("doctor does not check %s:\n%s", c, out)
 		}

@@ -18,7 +18,12 @@ import (
 
 var binary string
 
+// TestMain builds the binary under test, or takes $PORTTRACE_BIN (as the
+// second kernel's VM does, where no compiler runs).
 func TestMain(m *testing.M) {
+	if binary = os.Getenv("PORTTRACE_BIN"); binary != "" {
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "porttrace-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -36,9 +41,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// tracing is porttrace run with args, in the hook tier the tests ask for.
+func tracing(args ...string) *exec.Cmd {
+	if len(args) == 0 || !map[string]bool{"report": true, "top": true, "doctor": true}[args[0]] {
+		args = append([]string{"--hooks", nstest.Hooks()}, args...)
+	}
+	return exec.Command(binary, args...)
+}
+
 func runBin(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	cmd := tracing(args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -109,7 +122,7 @@ type trace struct {
 func startTrace(t *testing.T, args ...string) *trace {
 	t.Helper()
 	nstest.RequireRoot(t)
-	tr := &trace{cmd: exec.Command(binary, args...), lines: make(chan string, 4096)}
+	tr := &trace{cmd: tracing(args...), lines: make(chan string, 4096)}
 	out, err := tr.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,7 @@ import (
 func recorder(t *testing.T, file string, args ...string) (*exec.Cmd, *strings.Builder) {
 	t.Helper()
 	nstest.RequireRoot(t)
-	cmd := exec.Command(binary, append([]string{"--no-existing", "-o", file}, args...)...)
+	cmd := tracing(append([]string{"--no-existing", "-o", file}, args...)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
