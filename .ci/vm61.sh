@@ -127,7 +127,11 @@ cp "$kdir"/modules/*.ko "$root/modules/"
 printf '%s' "$command_string" >"$root/vm61/cmd"
 sq() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 {
-	echo "export PATH=$(sq "/usr/local/go/bin:$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")"
+	path=
+	for d in /usr/local/go/bin ${PATH//:/ } /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
+		case ":$path:" in *":$d:"*) ;; *) path=${path:+$path:}$d ;; esac
+	done
+	echo "export PATH=$(sq "$path")"
 	echo "export HOME=/root USER=root LOGNAME=root TERM=dumb"
 	for v in ${VM_ENV:-}; do [ -z "${!v+x}" ] || echo "export $v=$(sq "${!v}")"; done
 	echo "cd $(sq "$repo") || exit 1"
@@ -140,6 +144,9 @@ echo "=== vm61 begin $nonce \$up"
 ( . /run/vm61/env && exec /bin/sh -c "\$(cat /run/vm61/cmd)" ) </dev/null
 rc=\$?
 echo "=== vm61 exit $nonce \$rc"
+# wait until the console has sent everything (tcsetattr TCSADRAIN): the
+# kernel's "sysrq: Power Off" must not overtake the command's output
+stty "\$(stty -g)" 2>/dev/null || sleep 1
 echo o >/proc/sysrq-trigger
 while :; do sleep 60; done
 EOF
@@ -217,6 +224,7 @@ timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg,thread=mul
 				line=${line%%"=== vm61 exit $nonce "*}
 				[ $on = 0 ] || [ -z "$line" ] || printf '%s\n' "$line"
 				on=0 ;;
+			*"] sysrq: Power Off") ;; # printk may overtake the tty; see stage2
 			*) [ $on = 0 ] || printf '%s\n' "$line" ;;
 			esac
 		done

@@ -172,22 +172,35 @@ static __always_inline void owner_from_current(struct sock_info *si)
 	bpf_get_current_comm(si->comm, sizeof(si->comm));
 }
 
-/* ip_local_port_range of a namespace: a packed u32 since 6.3, int[2] before. */
+/* ip_local_port_range of a namespace: a packed u32 since 6.3, int[2] behind
+ * a seqlock before. The two shapes are incompatible types for CO-RE, so each
+ * is read through its own flavor, in a branch the other kernel never takes. */
+struct local_ports___pre63 {
+	seqlock_t lock;
+	int range[2];
+} __attribute__((preserve_access_index));
+
+struct local_ports___63 {
+	__u32 range;
+} __attribute__((preserve_access_index));
+
 static __always_inline void net_info(struct net *net, struct sock_info *si)
 {
 	if (!net)
 		return;
 	si->netns = BPF_CORE_READ(net, ns.inum);
-	if (bpf_core_field_size(net->ipv4.ip_local_ports.range) == 4) {
-		__u32 r = 0;
-		bpf_core_read(&r, 4, &net->ipv4.ip_local_ports.range);
-		si->range_lo = r & 0xffff;
-		si->range_hi = r >> 16;
-	} else {
+	struct local_ports___pre63 *old = (void *)&net->ipv4.ip_local_ports;
+	if (bpf_core_field_exists(old->lock)) {
 		int r[2] = {};
-		bpf_core_read(&r, 8, &net->ipv4.ip_local_ports.range);
+		bpf_core_read(&r, sizeof(r), &old->range);
 		si->range_lo = r[0];
 		si->range_hi = r[1];
+	} else {
+		struct local_ports___63 *lp = (void *)&net->ipv4.ip_local_ports;
+		__u32 r = 0;
+		bpf_core_read(&r, sizeof(r), &lp->range);
+		si->range_lo = r & 0xffff;
+		si->range_hi = r >> 16;
 	}
 }
 

@@ -371,9 +371,11 @@ static __always_inline void dest_from_syscall(struct sock_info *si)
 	} else if (nr == NR_SENDTO) {
 		uaddr = (void *)PT_REGS_PARM5_CORE_SYSCALL(regs);
 	} else if (nr == NR_SENDMSG || nr == NR_SENDMMSG) {
-		/* struct mmsghdr starts with a struct user_msghdr */
-		struct user_msghdr *m = (void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
-		bpf_probe_read_user(&uaddr, sizeof(uaddr), &m->msg_name);
+		/* struct mmsghdr starts with a struct user_msghdr, and that with
+		 * msg_name (UAPI). Read by offset: Linux 6.1's BTF has no
+		 * user_msghdr to relocate against. */
+		void *m = (void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+		bpf_probe_read_user(&uaddr, sizeof(uaddr), m);
 	}
 	if (!uaddr)
 		return;
