@@ -9,8 +9,15 @@
 #     (same absolute path as on the host), stdin = /dev/null. Prints the
 #     command's stdout+stderr (serial console, \r stripped, streamed) and exits
 #     with the command's exit status. Exits non-zero if the command failed,
-#     the VM panicked or did not report back (the console log tail is printed
-#     to stderr), or VM_TIMEOUT hit (exit 124).
+#     the VM panicked or did not report back (exit 1; if the command never
+#     started, the console tail is printed to stderr), or VM_TIMEOUT hit
+#     (exit 124). Bad usage / missing tools: exit 2.
+#   Example (test binaries: build on the host, run in the VM):
+#     CGO_ENABLED=0 go test -c -o /tmp/vmtest/output.test ./internal/output
+#     .ci/vm61.sh '/tmp/vmtest/output.test -test.v 2>&1 | tail -5'
+#   Compiling inside the VM works too (the host's GOCACHE and module cache are
+#   visible) but is slow under emulation: `go test ./internal/output` ~55 s vs
+#   ~10 s for the prebuilt binary.
 #
 # Environment:
 #   VM_TIMEOUT=900    seconds for the whole run (boot included)
@@ -20,6 +27,7 @@
 #                     environment (PATH is always passed; HOME=/root)
 #   VM_VERBOSE=1      print timings (boot-to-command, total) to stderr
 #   VM61_CACHE=dir    kernel cache (default ${XDG_CACHE_HOME:-/var/cache}/porttrace-vm61)
+#   VIRTIOFSD=path    virtiofsd to use;  KEEP=1  keep the temp dir (console.log)
 #
 # Filesystem inside the VM:
 #   /      = overlay: lower = the host's / (shared read-only with virtiofs),
@@ -42,7 +50,9 @@
 #   virtiofsd (/usr/lib/qemu/virtiofsd from qemu <= 7.2, or the `virtiofsd`
 #   package: /usr/libexec/virtiofsd), unshare/mount/findmnt (util-linux),
 #   apt-get + dpkg-deb to fetch the kernel (cached after the first run).
-#   No KVM needed (software emulation, -accel tcg); boot takes a while.
+#   No KVM needed (software emulation, -accel tcg). Cost: ~3-5 s from power-on
+#   to the command, ~7-11 s in all for a short command (+~8 s on the first
+#   run, which downloads the kernel).
 #
 # Why virtiofs and not 9p: Debian's cloud kernel is built without 9p
 #   (CONFIG_NET_9P is not set), but has virtiofs, fuse, overlay, virtio_pci as

@@ -226,13 +226,27 @@ static __always_inline void net_info_sk(struct sock *sk, struct sock_info *si)
 	}
 }
 
-extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id) __ksym;
+/* One word of scratch per CPU, to turn a pointer into a plain number. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} scratch SEC(".maps");
 
-/* cgroup hooks see a struct bpf_sock; the struct sock behind it, read-only,
- * gives what that view leaves out (namespace, port at release). Linux 6.2+. */
-static __always_inline struct sock *sk_of(void *bpf_sk)
+/* The struct sock behind the struct bpf_sock a bind/connect/sendmsg hook
+ * gets, for probe reads of what that view leaves out (namespace, ranges,
+ * addresses). The verifier forbids arithmetic on the socket pointer itself;
+ * its value, passed through a map, is a plain address. bpf_rdonly_cast()
+ * would do it directly, but only from Linux 6.2. */
+static __always_inline struct sock *sk_addr(struct bpf_sock *bsk)
 {
-	return bpf_rdonly_cast(bpf_sk, bpf_core_type_id_kernel(struct sock));
+	__u32 k = 0;
+	__u64 *v = bpf_map_lookup_elem(&scratch, &k);
+	if (!v)
+		return NULL;
+	*(volatile __u64 *)v = (__u64)bsk;
+	return (struct sock *)*(volatile __u64 *)v;
 }
 
 static __always_inline void map_v4(__u8 *dst, __u32 v4)

@@ -81,8 +81,9 @@ int pt_sockops(struct bpf_sock_ops *skops)
 		si->flags &= ~SI_TRACKED;
 		return 1;
 	}
+	/* The caller was recorded at CLOSE->SYN_SENT or ->LISTEN: Linux 6.1
+	 * does not let sock_ops programs name the current task. */
 	struct sock *sk = (struct sock *)tp;
-	owner_from_current(si);
 	si->proto = IPPROTO_TCP;
 	si->ev_flags = 0;
 	addrs_from_sk(sk, si);
@@ -113,14 +114,20 @@ int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 	if (BPF_CORE_READ_BITFIELD(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 
-	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) {
+	if (oldstate == TCP_CLOSE && (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN)) {
+		/* connect() or listen(), in the caller's context: the owner of a
+		 * port the kernel is about to pick. */
 		struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (!si)
 			return 0;
-		si->flags |= SI_CONNECTING;
-		si->connect_ns = bpf_ktime_get_ns();
 		if (BPF_CORE_READ(sk, __sk_common.skc_num))
 			si->flags |= SI_HAS_PORT;
+		if (!(si->flags & SI_HAS_PORT))
+			owner_from_current(si);
+		if (newstate == TCP_SYN_SENT) {
+			si->flags |= SI_CONNECTING;
+			si->connect_ns = bpf_ktime_get_ns();
+		}
 		return 0;
 	}
 	if (newstate != TCP_CLOSE)
@@ -223,7 +230,7 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, bool v6)
 	if (v6)
 		user_ip6(ctx, ip6);
 	sockaddr_into(si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->user_ip4, ip6, 0, false);
-	net_info_sk(sk_of(sk), si);
+	net_info_sk(sk_addr(sk), si);
 	si->alloc_ns = bpf_ktime_get_ns();
 	si->flags |= SI_BIND_REQ;
 	return 1;
@@ -279,7 +286,7 @@ static __always_inline int on_post_bind(struct bpf_sock *ctx, bool v6)
 		ip6[3] = ctx->src_ip6[3];
 	}
 	sockaddr_into(si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->src_ip4, ip6, 0, false);
-	net_info_sk(sk_of(ctx), si);
+	net_info_sk((struct sock *)ctx, si);
 	alloc_commit(si, port, PT_VIA_BIND, ephemeral);
 	return 1;
 }
@@ -328,7 +335,7 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, bool v6)
 		user_ip6(ctx, rip6);
 	__builtin_memset(si->laddr, 0, 16);
 	sockaddr_into(si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->user_ip4, rip6, ctx->user_port, true);
-	net_info_sk(sk_of(sk), si);
+	net_info_sk(sk_addr(sk), si);
 	si->alloc_ns = bpf_ktime_get_ns();
 	si->flags |= SI_UDP_CONNECT;
 	return 1;
@@ -442,6 +449,60 @@ int BPF_PROG(pt_send, struct sock *sk, int ret, int flags)
 		dest_from_syscall(si);
 	alloc_commit(si, port, PT_VIA_SENDMSG, true);
 	return 0;
+}
+
+/* Where tp_btf/sock_send_length is missing (before Linux 6.5): a send to an
+ * address on an unbound UDP socket has autobound by the time this hook runs.
+ * Sends on connected sockets and failed autobinds do not reach it. */
+static __always_inline int on_sendmsg(struct bpf_sock_addr *ctx, bool v6)
+{
+	struct bpf_sock *bsk = ctx->sk;
+	if (!bsk || bsk->protocol != IPPROTO_UDP)
+		return 1;
+	struct sock_info *si = bpf_sk_storage_get(&socks, bsk, 0, 0);
+	if (si && (si->flags & SI_HAS_PORT))
+		return 1;
+	__u16 port = bsk->src_port;
+	if (!port || !port_wanted(port))
+		return 1;
+	if (!si)
+		si = bpf_sk_storage_get(&socks, bsk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!si)
+		return 1;
+	struct sock *sk = sk_addr(bsk);
+	if (!sk)
+		return 1;
+	if (si->flags & SI_UDP_CONNECT) {
+		si->flags &= ~SI_UDP_CONNECT;
+		local_addr_from_sk(sk, si);
+		si->ev_flags = PT_EV_DEFERRED;
+		alloc_commit_at(si, port, PT_VIA_CONNECT, true, si->alloc_ns);
+		si->ev_flags = 0;
+		return 1;
+	}
+	owner_from_current(si);
+	si->proto = IPPROTO_UDP;
+	si->ev_flags = 0;
+	addrs_from_sk(sk, si);
+	__u32 rip6[4] = {};
+	if (v6)
+		user_ip6(ctx, rip6);
+	sockaddr_into(si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->user_ip4, rip6, ctx->user_port, true);
+	net_info_sk(sk, si);
+	alloc_commit(si, port, PT_VIA_SENDMSG, true);
+	return 1;
+}
+
+SEC("cgroup/sendmsg4")
+int pt_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return on_sendmsg(ctx, false);
+}
+
+SEC("cgroup/sendmsg6")
+int pt_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return on_sendmsg(ctx, true);
 }
 
 /* ---- precise tier: fexit on the functions that pick ports ----

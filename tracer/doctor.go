@@ -73,7 +73,14 @@ func Doctor() []Check {
 		var works []string
 		seen := map[string]bool{}
 		itersRun := false
-		for _, tr := range []tier{preciseTier, portableTier} {
+		for _, full := range []tier{preciseTier, portableTier} {
+			tr, _ := full.forKernel()
+			for _, h := range full.hooks {
+				if h.tracepoint != "" && !haveTracepoint(h.tracepoint) && !seen[h.name] {
+					seen[h.name] = true
+					add(Check{Name: "hook " + h.name, Detail: "no such tracepoint in this kernel: its fallbacks below stand in", Fix: "needs " + h.needs})
+				}
+			}
 			t, err := load(Options{BufferSize: 1 << 16}, tr, tr.programs())
 			if err != nil {
 				// Say which hooks the kernel refuses: load each alone.
@@ -224,5 +231,5 @@ func tierNeeds(tr tier) string {
 	if tr.precise {
 		return "BPF trampolines (fexit) on inet_csk_get_port, udp_lib_get_port and tcp_v4/v6_connect, and lockdown off or integrity"
 	}
-	return "Linux 6.5 or later (tp_btf/sock_send_length, bpf_rdonly_cast in cgroup hooks)"
+	return "BTF-typed tracepoints, cgroup v2 socket hooks and socket storage (Linux 5.11+)"
 }

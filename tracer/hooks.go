@@ -2,8 +2,10 @@ package tracer
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 )
 
@@ -15,6 +17,10 @@ type hook struct {
 	needs string // what a kernel that refuses it lacks
 	typ   ebpf.AttachType
 	kind  hookKind
+	// tracepoint, for tp_btf hooks, is looked up in the kernel's BTF; where
+	// it is missing, the fallback hooks stand in.
+	tracepoint string
+	fallback   []hook
 }
 
 type hookKind int
@@ -63,13 +69,19 @@ var portableTier = tier{
 	hooks: []hook{
 		hookState, hookDestroy,
 		{name: "cgroup/sockops", prog: "pt_sockops", kind: cgroup, typ: ebpf.AttachCGroupSockOps, needs: "cgroup sock_ops programs with bpf_skc_to_tcp_sock (Linux 5.9+)"},
-		{name: "cgroup/bind4", prog: "pt_bind4", kind: cgroup, typ: ebpf.AttachCGroupInet4Bind, needs: "cgroup bind hooks and bpf_rdonly_cast (Linux 6.2+)"},
-		{name: "cgroup/bind6", prog: "pt_bind6", kind: cgroup, typ: ebpf.AttachCGroupInet6Bind, needs: "cgroup bind hooks and bpf_rdonly_cast (Linux 6.2+)"},
-		{name: "cgroup/post_bind4", prog: "pt_post_bind4", kind: cgroup, typ: ebpf.AttachCGroupInet4PostBind, needs: "cgroup post_bind hooks and bpf_rdonly_cast (Linux 6.2+)"},
-		{name: "cgroup/post_bind6", prog: "pt_post_bind6", kind: cgroup, typ: ebpf.AttachCGroupInet6PostBind, needs: "cgroup post_bind hooks and bpf_rdonly_cast (Linux 6.2+)"},
-		{name: "cgroup/connect4", prog: "pt_connect4", kind: cgroup, typ: ebpf.AttachCGroupInet4Connect, needs: "cgroup connect hooks and bpf_rdonly_cast (Linux 6.2+)"},
-		{name: "cgroup/connect6", prog: "pt_connect6", kind: cgroup, typ: ebpf.AttachCGroupInet6Connect, needs: "cgroup connect hooks and bpf_rdonly_cast (Linux 6.2+)"},
-		{name: "tp_btf/sock_send_length", prog: "pt_send", kind: tracing, needs: "the sock_send_length tracepoint (Linux 6.5+)"},
+		{name: "cgroup/bind4", prog: "pt_bind4", kind: cgroup, typ: ebpf.AttachCGroupInet4Bind, needs: "cgroup bind hooks (Linux 4.17+)"},
+		{name: "cgroup/bind6", prog: "pt_bind6", kind: cgroup, typ: ebpf.AttachCGroupInet6Bind, needs: "cgroup bind hooks (Linux 4.17+)"},
+		{name: "cgroup/post_bind4", prog: "pt_post_bind4", kind: cgroup, typ: ebpf.AttachCGroupInet4PostBind, needs: "cgroup post_bind hooks (Linux 4.17+)"},
+		{name: "cgroup/post_bind6", prog: "pt_post_bind6", kind: cgroup, typ: ebpf.AttachCGroupInet6PostBind, needs: "cgroup post_bind hooks (Linux 4.17+)"},
+		{name: "cgroup/connect4", prog: "pt_connect4", kind: cgroup, typ: ebpf.AttachCGroupInet4Connect, needs: "cgroup connect hooks (Linux 4.17+)"},
+		{name: "cgroup/connect6", prog: "pt_connect6", kind: cgroup, typ: ebpf.AttachCGroupInet6Connect, needs: "cgroup connect hooks (Linux 4.17+)"},
+		{name: "tp_btf/sock_send_length", prog: "pt_send", kind: tracing, needs: "the sock_send_length tracepoint (Linux 6.5+)",
+			tracepoint: "sock_send_length", fallback: []hook{
+				// Cost every unconnected UDP send the socket lock, and miss
+				// failed autobinds: only where the tracepoint is missing.
+				{name: "cgroup/sendmsg4", prog: "pt_sendmsg4", kind: cgroup, typ: ebpf.AttachCGroupUDP4Sendmsg, needs: "cgroup sendmsg hooks (Linux 4.18+)"},
+				{name: "cgroup/sendmsg6", prog: "pt_sendmsg6", kind: cgroup, typ: ebpf.AttachCGroupUDP6Sendmsg, needs: "cgroup sendmsg hooks (Linux 4.18+)"},
+			}},
 		hookRelease,
 	},
 }
@@ -95,6 +107,38 @@ func tiersFor(choice string) ([]tier, error) {
 		return []tier{portableTier}, nil
 	}
 	return nil, fmt.Errorf("unknown hook tier %q: use auto, precise or portable", choice)
+}
+
+// forKernel replaces the hooks whose tracepoint this kernel lacks by their
+// fallbacks, saying which in notes.
+func (tr tier) forKernel() (tier, []string) {
+	out := tr
+	out.hooks = nil
+	var notes []string
+	for _, h := range tr.hooks {
+		if h.tracepoint == "" || haveTracepoint(h.tracepoint) {
+			out.hooks = append(out.hooks, h)
+			continue
+		}
+		var names []string
+		for _, f := range h.fallback {
+			names = append(names, f.name)
+		}
+		notes = append(notes, fmt.Sprintf("this kernel has no %s tracepoint: %s stand in", h.tracepoint, strings.Join(names, " and ")))
+		out.hooks = append(out.hooks, h.fallback...)
+	}
+	return out, notes
+}
+
+// haveTracepoint looks for a tracepoint's BTF type: a tp_btf program can
+// attach to it exactly when the kernel's BTF has btf_trace_<name>.
+func haveTracepoint(name string) bool {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return true // let the load say what is wrong
+	}
+	var td *btf.Typedef
+	return spec.TypeByName("btf_trace_"+name, &td) == nil
 }
 
 // programs names the BPF programs a tier loads.

@@ -117,6 +117,7 @@ type porttraceSockInfo struct {
 const (
 	porttraceMapEvents             = "events"
 	porttraceMapLostEvents         = "lost_events"
+	porttraceMapScratch            = "scratch"
 	porttraceMapSocks              = "socks"
 	porttraceProgPtBind4           = "pt_bind4"
 	porttraceProgPtBind6           = "pt_bind6"
@@ -133,6 +134,8 @@ const (
 	porttraceProgPtPostBind4       = "pt_post_bind4"
 	porttraceProgPtPostBind6       = "pt_post_bind6"
 	porttraceProgPtSend            = "pt_send"
+	porttraceProgPtSendmsg4        = "pt_sendmsg4"
+	porttraceProgPtSendmsg6        = "pt_sendmsg6"
 	porttraceProgPtSockRelease     = "pt_sock_release"
 	porttraceProgPtSockops         = "pt_sockops"
 	porttraceProgPtState           = "pt_state"
@@ -210,6 +213,8 @@ type porttraceProgramSpecs struct {
 	PtPostBind4      *ebpf.ProgramSpec `ebpf:"pt_post_bind4"`
 	PtPostBind6      *ebpf.ProgramSpec `ebpf:"pt_post_bind6"`
 	PtSend           *ebpf.ProgramSpec `ebpf:"pt_send"`
+	PtSendmsg4       *ebpf.ProgramSpec `ebpf:"pt_sendmsg4"`
+	PtSendmsg6       *ebpf.ProgramSpec `ebpf:"pt_sendmsg6"`
 	PtSockRelease    *ebpf.ProgramSpec `ebpf:"pt_sock_release"`
 	PtSockops        *ebpf.ProgramSpec `ebpf:"pt_sockops"`
 	PtState          *ebpf.ProgramSpec `ebpf:"pt_state"`
@@ -221,6 +226,7 @@ type porttraceProgramSpecs struct {
 type porttraceMapSpecs struct {
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	LostEvents *ebpf.MapSpec `ebpf:"lost_events"`
+	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
 	Socks      *ebpf.MapSpec `ebpf:"socks"`
 }
 
@@ -267,6 +273,7 @@ func (o *porttraceObjects) Close() error {
 type porttraceMaps struct {
 	Events     *ebpf.Map `ebpf:"events"`
 	LostEvents *ebpf.Map `ebpf:"lost_events"`
+	Scratch    *ebpf.Map `ebpf:"scratch"`
 	Socks      *ebpf.Map `ebpf:"socks"`
 }
 
@@ -274,6 +281,7 @@ func (m *porttraceMaps) Close() error {
 	return _PorttraceClose(
 		m.Events,
 		m.LostEvents,
+		m.Scratch,
 		m.Socks,
 	)
 }
@@ -318,6 +326,8 @@ type porttracePrograms struct {
 	PtPostBind4      *ebpf.Program `ebpf:"pt_post_bind4"`
 	PtPostBind6      *ebpf.Program `ebpf:"pt_post_bind6"`
 	PtSend           *ebpf.Program `ebpf:"pt_send"`
+	PtSendmsg4       *ebpf.Program `ebpf:"pt_sendmsg4"`
+	PtSendmsg6       *ebpf.Program `ebpf:"pt_sendmsg6"`
 	PtSockRelease    *ebpf.Program `ebpf:"pt_sock_release"`
 	PtSockops        *ebpf.Program `ebpf:"pt_sockops"`
 	PtState          *ebpf.Program `ebpf:"pt_state"`
@@ -340,6 +350,8 @@ func (p *porttracePrograms) Close() error {
 		p.PtPostBind4,
 		p.PtPostBind6,
 		p.PtSend,
+		p.PtSendmsg4,
+		p.PtSendmsg6,
 		p.PtSockRelease,
 		p.PtSockops,
 		p.PtState,

@@ -109,10 +109,12 @@ func (e *tierError) Error() string { return fmt.Sprintf("%s hooks refused: %v", 
 func (e *tierError) Unwrap() error { return e.err }
 
 func openTier(opts Options, tr tier) (_ *Tracer, err error) {
+	tr, notes := tr.forKernel()
 	t, err := load(opts, tr, tr.programs())
 	if err != nil {
 		return nil, err
 	}
+	t.notes = append(t.notes, notes...)
 	// A return sets the named result before this runs: close t, not it.
 	defer func() {
 		if err != nil {
