@@ -204,15 +204,27 @@ static __always_inline void net_info(struct net *net, struct sock_info *si)
 	}
 }
 
+struct inet_sock___lohi {
+	struct {
+		__u16 lo;
+		__u16 hi;
+	} local_port_range;
+} __attribute__((preserve_access_index));
+
 /* The namespace's range, narrowed by the socket's own IP_LOCAL_PORT_RANGE
  * (Linux 6.3+) the way inet_sk_get_local_port_range() narrows it. */
 static __always_inline void net_info_sk(struct sock *sk, struct sock_info *si)
 {
 	net_info(BPF_CORE_READ(sk, __sk_common.skc_net.net), si);
+	/* A u32 since 6.8; a struct of lo and hi, same layout, in 6.3 and in
+	 * the stable kernels it was backported to (Debian's 6.1). */
 	struct inet_sock *inet = (struct inet_sock *)sk;
-	if (!bpf_core_field_exists(inet->local_port_range))
-		return;
-	__u32 r = BPF_CORE_READ(inet, local_port_range);
+	struct inet_sock___lohi *lohi = (void *)sk;
+	__u32 r = 0;
+	if (bpf_core_field_exists(lohi->local_port_range.lo))
+		bpf_core_read(&r, sizeof(r), &lohi->local_port_range);
+	else if (bpf_core_field_exists(inet->local_port_range))
+		r = BPF_CORE_READ(inet, local_port_range);
 	if (!r || !si->range_lo)
 		return;
 	__u16 lo = r & 0xffff, hi = r >> 16;

@@ -54,10 +54,15 @@ func (s *session) start() *session {
 	return s
 }
 
+// findTimeout bounds the wait for an expected event: generous, because
+// under software emulation (the second kernel in CI) python3 alone takes
+// seconds to start.
+const findTimeout = 15 * time.Second
+
 // find waits for the first event that matches, skipping others.
 func (s *session) find(what string, match func(*tracer.Event) bool) tracer.Event {
 	s.t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(findTimeout)
 	for {
 		select {
 		case e, ok := <-s.ch:
@@ -68,7 +73,7 @@ func (s *session) find(what string, match func(*tracer.Event) bool) tracer.Event
 				return e
 			}
 		case <-deadline:
-			s.t.Fatalf("no %s within 5s", what)
+			s.t.Fatalf("no %s within %v", what, findTimeout)
 		}
 	}
 }

@@ -262,7 +262,7 @@ func TestJSONTraceEndToEnd(t *testing.T) {
 
 func TestTextPortFilterAndDuration(t *testing.T) {
 	ns := nstest.New(t, 42000, 42999)
-	tr := startTrace(t, "--port", "42424", "--color", "never", "-d", "4s")
+	tr := startTrace(t, "--port", "42424", "--color", "never", "-d", nstest.Scaled(4*time.Second).String())
 	header := tr.next(t)
 	if !strings.HasPrefix(header, "TIME") || !strings.Contains(header, "PORT") || !strings.Contains(header, "REMOTE") {
 		t.Fatalf("first line is not the header: %q", header)
@@ -298,8 +298,8 @@ func TestTextPortFilterAndDuration(t *testing.T) {
 		if err != nil {
 			t.Errorf("porttrace -d 4s: %v: %s", err, tr.stderr.String())
 		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("porttrace -d 4s still running after 15s")
+	case <-time.After(nstest.Scaled(15 * time.Second)):
+		t.Fatal("porttrace -d still running 11s after it should have ended")
 	}
 	if !strings.Contains(tr.stderr.String(), "events (") {
 		t.Errorf("no closing summary on stderr: %q", tr.stderr.String())

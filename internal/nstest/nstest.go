@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -37,6 +38,16 @@ func Hooks() string {
 		return h
 	}
 	return "auto"
+}
+
+// Scaled stretches a duration a test gives a run of porttrace by
+// $PORTTRACE_TEST_TIMESCALE (a whole number, default 1): under software
+// emulation, as on the second kernel in CI, programs start seconds late.
+func Scaled(d time.Duration) time.Duration {
+	if n, err := strconv.Atoi(os.Getenv("PORTTRACE_TEST_TIMESCALE")); err == nil && n > 1 {
+		return d * time.Duration(n)
+	}
+	return d
 }
 
 // Netns is a network namespace made for one test.
