@@ -62,6 +62,17 @@ struct {
 	__type(value, struct sock_info);
 } socks SEC(".maps");
 
+/* The same records, keyed by the socket's address, for the kprobe tier:
+ * kprobe programs cannot reach socket storage. Entries go when the socket is
+ * destroyed or released; LRU bounds what a missed teardown leaves. Sized by
+ * the loader: 1 entry unless the kprobe tier is in use. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u64);
+	__type(value, struct sock_info);
+} sock_hash SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20); /* resized by the loader */
@@ -90,6 +101,9 @@ const volatile __u16 f_family = 0; /* 0: any */
  * pick ports) report allocations and failures: the shared hooks then leave
  * those to them. */
 const volatile __u8 tier_precise = 0;
+
+/* Set by the loader for the kprobe tier: records live in sock_hash. */
+const volatile __u8 sk_in_hash = 0;
 
 /* Submitting without a wakeup spares every traced call an interrupt; the
  * reader polls, and is woken only once this many bytes wait. */
@@ -238,7 +252,8 @@ static __always_inline void net_info_sk(struct sock *sk, struct sock_info *si)
 	}
 }
 
-/* One word of scratch per CPU, to turn a pointer into a plain number. */
+/* One word of scratch per CPU, to turn a pointer into a plain number:
+ * the verifier lets a pointer's value out only through memory. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -251,14 +266,49 @@ struct {
  * addresses). The verifier forbids arithmetic on the socket pointer itself;
  * its value, passed through a map, is a plain address. bpf_rdonly_cast()
  * would do it directly, but only from Linux 6.2. */
-static __always_inline struct sock *sk_addr(struct bpf_sock *bsk)
+/* A socket's address as a plain number: the key of sock_hash. */
+static __always_inline __u64 sk_key(void *sk)
 {
 	__u32 k = 0;
 	__u64 *v = bpf_map_lookup_elem(&scratch, &k);
 	if (!v)
-		return NULL;
-	*(volatile __u64 *)v = (__u64)bsk;
-	return (struct sock *)*(volatile __u64 *)v;
+		return 0;
+	*(volatile __u64 *)v = (__u64)sk;
+	return *(volatile __u64 *)v;
+}
+
+static __always_inline struct sock *sk_addr(struct bpf_sock *bsk)
+{
+	return (struct sock *)sk_key(bsk);
+}
+
+
+static const struct sock_info si_zero;
+
+/* The record porttrace keeps for a socket: in socket storage, or in
+ * sock_hash for the kprobe tier (the other branch is pruned at load). */
+static __always_inline struct sock_info *si_get(void *sk, bool create)
+{
+	if (sk_in_hash) {
+		__u64 key = sk_key(sk);
+		if (!key)
+			return NULL;
+		struct sock_info *si = bpf_map_lookup_elem(&sock_hash, &key);
+		if (si || !create)
+			return si;
+		bpf_map_update_elem(&sock_hash, &key, &si_zero, BPF_NOEXIST);
+		return bpf_map_lookup_elem(&sock_hash, &key);
+	}
+	return bpf_sk_storage_get(&socks, sk, 0, create ? BPF_SK_STORAGE_GET_F_CREATE : 0);
+}
+
+/* The socket is gone: socket storage goes with it, sock_hash must be told. */
+static __always_inline void si_forget(void *sk)
+{
+	if (sk_in_hash) {
+		__u64 key = sk_key(sk);
+		bpf_map_delete_elem(&sock_hash, &key);
+	}
 }
 
 static __always_inline void map_v4(__u8 *dst, __u32 v4)

@@ -117,7 +117,7 @@ int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 	if (oldstate == TCP_CLOSE && (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN)) {
 		/* connect() or listen(), in the caller's context: the owner of a
 		 * port the kernel is about to pick. */
-		struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		struct sock_info *si = si_get(sk, true);
 		if (!si)
 			return 0;
 		if (BPF_CORE_READ(sk, __sk_common.skc_num))
@@ -133,7 +133,7 @@ int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 	if (newstate != TCP_CLOSE)
 		return 0;
 
-	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, 0);
+	struct sock_info *si = si_get(sk, false);
 	if (!si)
 		return 0;
 
@@ -175,11 +175,13 @@ int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 SEC("tp_btf/tcp_destroy_sock")
 int BPF_PROG(pt_destroy, struct sock *sk)
 {
-	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, 0);
-	if (!si || !(si->flags & SI_TRACKED))
+	struct sock_info *si = si_get(sk, false);
+	if (!si)
 		return 0;
-	emit(PT_KIND_RELEASE, si, TCP_CLOSE, 0);
+	if (si->flags & SI_TRACKED)
+		emit(PT_KIND_RELEASE, si, TCP_CLOSE, 0);
 	si->flags &= ~(SI_TRACKED | SI_HAS_PORT);
+	si_forget(sk);
 	return 0;
 }
 
@@ -547,28 +549,24 @@ static __always_inline void precise_alloc(struct sock *sk, struct sock_info *si,
 }
 
 /* bind() and listen() of TCP sockets; listen() has set TCP_LISTEN first. */
-SEC("fexit/inet_csk_get_port")
-int BPF_PROG(pt_fx_csk_get_port, struct sock *sk, unsigned short snum, int ret)
+static __always_inline void on_csk_get_port(struct sock *sk, __u16 snum, int ret)
 {
-	if (BPF_CORE_READ_BITFIELD(sk, sk_protocol) != IPPROTO_TCP)
-		return 0;
+	if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP)
+		return;
 	__u8 via = BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_LISTEN ? PT_VIA_LISTEN : PT_VIA_BIND;
 	if (ret) {
 		if (snum && (snum < 1024 || !port_wanted(snum)))
-			return 0;
+			return;
 		precise_fail(sk, IPPROTO_TCP, via, snum, EADDRINUSE);
-		return 0;
+		return;
 	}
 	if (f_ports_on && !port_wanted(BPF_CORE_READ(sk, __sk_common.skc_num)))
-		return 0;
-	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	precise_alloc(sk, si, IPPROTO_TCP, via, snum == 0);
-	return 0;
+		return;
+	precise_alloc(sk, si_get(sk, true), IPPROTO_TCP, via, snum == 0);
 }
 
 /* bind() of UDP sockets, and the autobind of connect() and sendmsg(). */
-SEC("fexit/udp_lib_get_port")
-int BPF_PROG(pt_fx_udp_get_port, struct sock *sk, unsigned short snum, unsigned int hash2_nulladdr, int ret)
+static __always_inline void on_udp_get_port(struct sock *sk, __u16 snum, int ret)
 {
 	__u8 via = PT_VIA_BIND;
 	if (!snum) {
@@ -577,22 +575,20 @@ int BPF_PROG(pt_fx_udp_get_port, struct sock *sk, unsigned short snum, unsigned 
 	}
 	if (ret) {
 		if (snum && (snum < 1024 || !port_wanted(snum)))
-			return 0;
+			return;
 		precise_fail(sk, IPPROTO_UDP, via, snum, via == PT_VIA_BIND ? EADDRINUSE : EAGAIN);
-		return 0;
+		return;
 	}
 	if (f_ports_on && !port_wanted(BPF_CORE_READ(sk, __sk_common.skc_num)))
-		return 0;
-	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	precise_alloc(sk, si, IPPROTO_UDP, via, snum == 0);
-	return 0;
+		return;
+	precise_alloc(sk, si_get(sk, true), IPPROTO_UDP, via, snum == 0);
 }
 
 /* TCP connect(), also reached by TCP Fast Open's sendmsg and io_uring;
  * tcp_v6_connect() hands v4-mapped addresses to tcp_v4_connect(). */
 static __always_inline void on_tcp_connect(struct sock *sk, int ret)
 {
-	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	struct sock_info *si = si_get(sk, true);
 	if (si)
 		si->flags &= ~SI_CONNECTING;
 	if (ret == -EADDRNOTAVAIL) {
@@ -604,6 +600,20 @@ static __always_inline void on_tcp_connect(struct sock *sk, int ret)
 	if (f_ports_on && !port_wanted(BPF_CORE_READ(sk, __sk_common.skc_num)))
 		return;
 	precise_alloc(sk, si, IPPROTO_TCP, PT_VIA_CONNECT, true);
+}
+
+SEC("fexit/inet_csk_get_port")
+int BPF_PROG(pt_fx_csk_get_port, struct sock *sk, unsigned short snum, int ret)
+{
+	on_csk_get_port(sk, snum, ret);
+	return 0;
+}
+
+SEC("fexit/udp_lib_get_port")
+int BPF_PROG(pt_fx_udp_get_port, struct sock *sk, unsigned short snum, unsigned int hash2_nulladdr, int ret)
+{
+	on_udp_get_port(sk, snum, ret);
+	return 0;
 }
 
 SEC("fexit/tcp_v4_connect")
@@ -620,12 +630,118 @@ int BPF_PROG(pt_fx_tcp_v6_connect, struct sock *sk, struct sockaddr *uaddr, int 
 	return 0;
 }
 
+/* ---- kprobe tier: the same, where BPF trampolines are refused ----
+ * A kprobe notes the arguments per thread; its kretprobe takes them back
+ * with the return value. Records live in sock_hash (sk_in_hash). */
+
+enum { KP_CSK = 1, KP_UDP = 2, KP_TCP4 = 3, KP_TCP6 = 4 };
+
+struct kp_call {
+	__u64 sk;
+	__u64 snum;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct kp_call);
+} kp_calls SEC(".maps");
+
+/* pid_tgid leaves the top byte free (pids < 2^22): the function goes there. */
+static __always_inline __u64 kp_key(__u64 fn)
+{
+	return bpf_get_current_pid_tgid() | (fn << 56);
+}
+
+static __always_inline void kp_enter(__u64 fn, void *sk, __u64 snum)
+{
+	__u64 key = kp_key(fn);
+	struct kp_call c = {.sk = (__u64)sk, .snum = snum};
+	bpf_map_update_elem(&kp_calls, &key, &c, BPF_ANY);
+}
+
+static __always_inline bool kp_exit(__u64 fn, struct kp_call *c)
+{
+	__u64 key = kp_key(fn);
+	struct kp_call *p = bpf_map_lookup_elem(&kp_calls, &key);
+	if (!p)
+		return false;
+	*c = *p;
+	bpf_map_delete_elem(&kp_calls, &key);
+	return true;
+}
+
+SEC("kprobe/inet_csk_get_port")
+int BPF_KPROBE(pt_kp_csk_get_port, struct sock *sk, unsigned short snum)
+{
+	kp_enter(KP_CSK, sk, snum);
+	return 0;
+}
+
+SEC("kretprobe/inet_csk_get_port")
+int BPF_KRETPROBE(pt_kr_csk_get_port, int ret)
+{
+	struct kp_call c;
+	if (kp_exit(KP_CSK, &c))
+		on_csk_get_port((struct sock *)c.sk, c.snum, ret);
+	return 0;
+}
+
+SEC("kprobe/udp_lib_get_port")
+int BPF_KPROBE(pt_kp_udp_get_port, struct sock *sk, unsigned short snum)
+{
+	kp_enter(KP_UDP, sk, snum);
+	return 0;
+}
+
+SEC("kretprobe/udp_lib_get_port")
+int BPF_KRETPROBE(pt_kr_udp_get_port, int ret)
+{
+	struct kp_call c;
+	if (kp_exit(KP_UDP, &c))
+		on_udp_get_port((struct sock *)c.sk, c.snum, ret);
+	return 0;
+}
+
+SEC("kprobe/tcp_v4_connect")
+int BPF_KPROBE(pt_kp_tcp_v4_connect, struct sock *sk)
+{
+	kp_enter(KP_TCP4, sk, 0);
+	return 0;
+}
+
+SEC("kretprobe/tcp_v4_connect")
+int BPF_KRETPROBE(pt_kr_tcp_v4_connect, int ret)
+{
+	struct kp_call c;
+	if (kp_exit(KP_TCP4, &c))
+		on_tcp_connect((struct sock *)c.sk, ret);
+	return 0;
+}
+
+SEC("kprobe/tcp_v6_connect")
+int BPF_KPROBE(pt_kp_tcp_v6_connect, struct sock *sk)
+{
+	kp_enter(KP_TCP6, sk, 0);
+	return 0;
+}
+
+SEC("kretprobe/tcp_v6_connect")
+int BPF_KRETPROBE(pt_kr_tcp_v6_connect, int ret)
+{
+	struct kp_call c;
+	if (kp_exit(KP_TCP6, &c))
+		on_tcp_connect((struct sock *)c.sk, ret);
+	return 0;
+}
+
 /* ---- release ---- */
 
 SEC("cgroup/sock_release")
 int pt_sock_release(struct bpf_sock *ctx)
 {
-	struct sock_info *si = bpf_sk_storage_get(&socks, ctx, 0, 0);
+	struct sock_info *si = si_get(ctx, false);
 	if (!si)
 		return 1;
 	si->flags |= SI_RELEASED;
@@ -652,6 +768,7 @@ int pt_sock_release(struct bpf_sock *ctx)
 	if (si->flags & SI_TRACKED)
 		emit(PT_KIND_RELEASE, si, 0, 0);
 	si->flags &= ~(SI_TRACKED | SI_HAS_PORT);
+	si_forget(ctx);
 	return 1;
 }
 
@@ -680,7 +797,7 @@ int pt_existing(struct bpf_iter__task_file *ctx)
 	__u16 port = sk->__sk_common.skc_num;
 	if (!port)
 		return 0;
-	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	struct sock_info *si = si_get(sk, true);
 	if (!si || (si->flags & SI_HAS_PORT))
 		return 0; /* a hook or another task sharing the socket came first */
 
@@ -717,7 +834,7 @@ int pt_existing(struct bpf_iter__task_file *ctx)
 
 static __always_inline void sock_owner(struct sock *sk, struct pt_sock *r)
 {
-	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, 0);
+	struct sock_info *si = si_get(sk, false);
 	if (si && si->pid) {
 		r->pid = si->pid;
 		r->cgroup = si->cgroup;

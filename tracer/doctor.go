@@ -8,9 +8,7 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -73,7 +71,7 @@ func Doctor() []Check {
 		var works []string
 		seen := map[string]bool{}
 		itersRun := false
-		for _, full := range []tier{preciseTier, portableTier} {
+		for _, full := range []tier{preciseTier, kprobeTier, portableTier} {
 			tr, _ := full.forKernel()
 			for _, h := range full.hooks {
 				if h.tracepoint != "" && !haveTracepoint(h.tracepoint) && !seen[h.name] {
@@ -129,18 +127,14 @@ func Doctor() []Check {
 		}
 		d := "none"
 		switch {
-		case len(works) == 2:
-			d = works[0] + " (" + works[1] + " works too)"
+		case len(works) > 1:
+			d = works[0] + " (" + strings.Join(works[1:], " and ") + " would work too)"
 		case len(works) == 1:
-			d = works[0] + " (the other tier is refused: see its hooks above)"
+			d = works[0] + " (the other tiers are refused: see their hooks above)"
 		}
 		add(Check{Name: "hook tier", OK: len(works) > 0, Needed: true, Detail: d,
-			Fix: "precise needs " + tierNeeds(preciseTier) + "; portable needs " + tierNeeds(portableTier)})
+			Fix: "precise needs " + tierNeeds(preciseTier) + "; kprobe needs " + tierNeeds(kprobeTier) + "; portable needs " + tierNeeds(portableTier)})
 	}
-
-	kp := probeKprobe()
-	add(Check{Name: "kprobes", OK: kp == nil, Detail: detail(kp, "kprobe on inet_csk_get_port attaches"),
-		Fix: "not needed: the precise tier uses fexit"})
 	return cs
 }
 
@@ -198,23 +192,7 @@ func lockdown() (string, error) {
 	return read(dir + "/lockdown")
 }
 
-var returnZero = asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
 
-func probeKprobe() error {
-	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.Kprobe, Instructions: returnZero, License: "GPL"})
-	if err != nil {
-		return fmt.Errorf("refused: %w", err)
-	}
-	defer p.Close()
-	l, err := link.Kprobe("inet_csk_get_port", p, nil)
-	if errors.Is(err, os.ErrNotExist) {
-		return errors.New("the kernel has no kprobes (CONFIG_KPROBES is off, or tracefs lacks kprobe_events)")
-	}
-	if err != nil {
-		return fmt.Errorf("attach refused: %w", err)
-	}
-	return l.Close()
-}
 
 func unwrapTier(err error) error {
 	var te *tierError
@@ -228,8 +206,11 @@ var iterName = map[string]string{"pt_existing": "iter/task_file", "pt_list_tcp":
 
 // tierNeeds says in a few words what a kernel must offer for a tier.
 func tierNeeds(tr tier) string {
-	if tr.precise {
+	switch tr.name {
+	case preciseTier.name:
 		return "BPF trampolines (fexit) on inet_csk_get_port, udp_lib_get_port and tcp_v4/v6_connect, and lockdown off or integrity"
+	case kprobeTier.name:
+		return "kprobes on those functions (CONFIG_KPROBES), and lockdown off or integrity"
 	}
 	return "BTF-typed tracepoints, cgroup v2 socket hooks and socket storage (Linux 5.11+)"
 }

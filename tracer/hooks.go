@@ -1,7 +1,10 @@
 package tracer
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -21,20 +24,24 @@ type hook struct {
 	// it is missing, the fallback hooks stand in.
 	tracepoint string
 	fallback   []hook
+	symbol     string // kprobes: the kernel function
 }
 
 type hookKind int
 
 const (
-	tracing hookKind = iota // tp_btf, fentry, fexit: the target is in the program
-	cgroup                  // attached to the root cgroup v2
+	tracing   hookKind = iota // tp_btf, fentry, fexit: the target is in the program
+	cgroup                    // attached to the root cgroup v2
+	kprobe                    // on entry to the function named by symbol
+	kretprobe                 // on return from it
 )
 
 // A tier is a set of hooks that together see every allocation and release.
 type tier struct {
-	name    string
-	precise bool // its hooks report allocations and failures as they return
-	hooks   []hook
+	name     string
+	precise  bool // its hooks report allocations and failures as they return
+	skInHash bool // its records are kept in a hash map, not socket storage
+	hooks    []hook
 }
 
 // The hooks that end holds, and the one that dates a TCP connect's port
@@ -60,6 +67,31 @@ var preciseTier = tier{
 		{name: "fexit/tcp_v4_connect", prog: "pt_fx_tcp_v4_connect", kind: tracing, needs: "fexit programs (BPF trampolines: Linux 5.5+ on x86-64, 6.0+ on arm64)"},
 		{name: "fexit/tcp_v6_connect", prog: "pt_fx_tcp_v6_connect", kind: tracing, needs: "fexit programs and IPv6 built in (BPF trampolines: Linux 5.5+ on x86-64)"},
 	},
+}
+
+// kprobe: the precise hooks' work, done by kprobes, where the kernel has no
+// BPF trampolines (arm64 before 6.0, kernels without ftrace direct calls).
+var kprobeTier = tier{
+	name:     "kprobe",
+	precise:  true,
+	skInHash: true,
+	hooks: kprobeHooks(map[string]string{
+		"inet_csk_get_port": "csk_get_port", "udp_lib_get_port": "udp_get_port",
+		"tcp_v4_connect": "tcp_v4_connect", "tcp_v6_connect": "tcp_v6_connect",
+	}),
+}
+
+// kprobeHooks puts a kprobe and a kretprobe on each function, after the
+// shared hooks; programs are pt_kp_<name> and pt_kr_<name>.
+func kprobeHooks(fns map[string]string) []hook {
+	hs := []hook{hookState, hookDestroy, hookRelease}
+	for _, fn := range []string{"inet_csk_get_port", "udp_lib_get_port", "tcp_v4_connect", "tcp_v6_connect"} {
+		const needs = "kprobes (CONFIG_KPROBES) and BPF read access to kernel memory"
+		hs = append(hs,
+			hook{name: "kprobe/" + fn, prog: "pt_kp_" + fns[fn], kind: kprobe, symbol: fn, needs: needs},
+			hook{name: "kretprobe/" + fn, prog: "pt_kr_" + fns[fn], kind: kretprobe, symbol: fn, needs: needs})
+	}
+	return hs
 }
 
 // portable: only hooks that load where kprobes and BPF trampolines are
@@ -94,19 +126,22 @@ const (
 	HooksAuto     = "auto"     // precise where the kernel allows it, else portable
 	HooksPrecise  = "precise"  // fexit on the functions that pick ports
 	HooksPortable = "portable" // tracepoints and cgroup socket hooks only
+	HooksKprobe   = "kprobe"   // the precise hooks' work through kprobes: their fallback
 )
 
 // tiersFor lists the tiers to try, best first.
 func tiersFor(choice string) ([]tier, error) {
 	switch choice {
 	case "", HooksAuto:
-		return []tier{preciseTier, portableTier}, nil
+		return []tier{preciseTier, kprobeTier, portableTier}, nil
 	case HooksPrecise:
-		return []tier{preciseTier}, nil
+		return []tier{preciseTier, kprobeTier}, nil
+	case HooksKprobe:
+		return []tier{kprobeTier}, nil
 	case HooksPortable:
 		return []tier{portableTier}, nil
 	}
-	return nil, fmt.Errorf("unknown hook tier %q: use auto, precise or portable", choice)
+	return nil, fmt.Errorf("unknown hook tier %q: use auto, precise, kprobe or portable", choice)
 }
 
 // forKernel replaces the hooks whose tracepoint this kernel lacks by their
@@ -160,8 +195,17 @@ func (h hook) run(t *Tracer) (link.Link, error) {
 		err = fmt.Errorf("program %s is not loaded", h.prog)
 	} else if h.kind == cgroup {
 		l, err = link.AttachCgroup(link.CgroupOptions{Path: t.cgroupRoot, Attach: h.typ, Program: p})
+	} else if h.kind == kprobe {
+		l, err = link.Kprobe(h.symbol, p, nil)
+	} else if h.kind == kretprobe {
+		// Enough instances for every CPU to be inside the function at once,
+		// several times over, so no return goes unseen.
+		l, err = link.Kretprobe(h.symbol, p, &link.KprobeOptions{RetprobeMaxActive: 4 * runtime.NumCPU()})
 	} else {
 		l, err = link.AttachTracing(link.TracingOptions{Program: p})
+	}
+	if err != nil && (h.kind == kprobe || h.kind == kretprobe) && errors.Is(err, os.ErrNotExist) {
+		err = fmt.Errorf("the kernel has no kprobes (CONFIG_KPROBES is off, or tracefs has no kprobe_events): %w", ebpf.ErrNotSupported)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("attach %s: %w (this hook needs %s)", h.name, err, h.needs)

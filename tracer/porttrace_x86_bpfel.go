@@ -13,6 +13,12 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type porttraceKpCall struct {
+	_    structs.HostLayout
+	Sk   uint64
+	Snum uint64
+}
+
 type porttracePtEvent struct {
 	_         structs.HostLayout
 	TsNs      uint64
@@ -116,8 +122,10 @@ type porttraceSockInfo struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	porttraceMapEvents             = "events"
+	porttraceMapKpCalls            = "kp_calls"
 	porttraceMapLostEvents         = "lost_events"
 	porttraceMapScratch            = "scratch"
+	porttraceMapSockHash           = "sock_hash"
 	porttraceMapSocks              = "socks"
 	porttraceProgPtBind4           = "pt_bind4"
 	porttraceProgPtBind6           = "pt_bind6"
@@ -129,6 +137,14 @@ const (
 	porttraceProgPtFxTcpV4Connect  = "pt_fx_tcp_v4_connect"
 	porttraceProgPtFxTcpV6Connect  = "pt_fx_tcp_v6_connect"
 	porttraceProgPtFxUdpGetPort    = "pt_fx_udp_get_port"
+	porttraceProgPtKpCskGetPort    = "pt_kp_csk_get_port"
+	porttraceProgPtKpTcpV4Connect  = "pt_kp_tcp_v4_connect"
+	porttraceProgPtKpTcpV6Connect  = "pt_kp_tcp_v6_connect"
+	porttraceProgPtKpUdpGetPort    = "pt_kp_udp_get_port"
+	porttraceProgPtKrCskGetPort    = "pt_kr_csk_get_port"
+	porttraceProgPtKrTcpV4Connect  = "pt_kr_tcp_v4_connect"
+	porttraceProgPtKrTcpV6Connect  = "pt_kr_tcp_v6_connect"
+	porttraceProgPtKrUdpGetPort    = "pt_kr_udp_get_port"
 	porttraceProgPtListTcp         = "pt_list_tcp"
 	porttraceProgPtListUdp         = "pt_list_udp"
 	porttraceProgPtPostBind4       = "pt_post_bind4"
@@ -147,6 +163,7 @@ const (
 	porttraceVarF_ports            = "f_ports"
 	porttraceVarF_portsOn          = "f_ports_on"
 	porttraceVarF_proto            = "f_proto"
+	porttraceVarSkInHash           = "sk_in_hash"
 	porttraceVarTierPrecise        = "tier_precise"
 	porttraceVarUnusedPtEvent      = "unused_pt_event"
 	porttraceVarUnusedPtEventFlags = "unused_pt_event_flags"
@@ -208,6 +225,14 @@ type porttraceProgramSpecs struct {
 	PtFxTcpV4Connect *ebpf.ProgramSpec `ebpf:"pt_fx_tcp_v4_connect"`
 	PtFxTcpV6Connect *ebpf.ProgramSpec `ebpf:"pt_fx_tcp_v6_connect"`
 	PtFxUdpGetPort   *ebpf.ProgramSpec `ebpf:"pt_fx_udp_get_port"`
+	PtKpCskGetPort   *ebpf.ProgramSpec `ebpf:"pt_kp_csk_get_port"`
+	PtKpTcpV4Connect *ebpf.ProgramSpec `ebpf:"pt_kp_tcp_v4_connect"`
+	PtKpTcpV6Connect *ebpf.ProgramSpec `ebpf:"pt_kp_tcp_v6_connect"`
+	PtKpUdpGetPort   *ebpf.ProgramSpec `ebpf:"pt_kp_udp_get_port"`
+	PtKrCskGetPort   *ebpf.ProgramSpec `ebpf:"pt_kr_csk_get_port"`
+	PtKrTcpV4Connect *ebpf.ProgramSpec `ebpf:"pt_kr_tcp_v4_connect"`
+	PtKrTcpV6Connect *ebpf.ProgramSpec `ebpf:"pt_kr_tcp_v6_connect"`
+	PtKrUdpGetPort   *ebpf.ProgramSpec `ebpf:"pt_kr_udp_get_port"`
 	PtListTcp        *ebpf.ProgramSpec `ebpf:"pt_list_tcp"`
 	PtListUdp        *ebpf.ProgramSpec `ebpf:"pt_list_udp"`
 	PtPostBind4      *ebpf.ProgramSpec `ebpf:"pt_post_bind4"`
@@ -225,8 +250,10 @@ type porttraceProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type porttraceMapSpecs struct {
 	Events     *ebpf.MapSpec `ebpf:"events"`
+	KpCalls    *ebpf.MapSpec `ebpf:"kp_calls"`
 	LostEvents *ebpf.MapSpec `ebpf:"lost_events"`
 	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
+	SockHash   *ebpf.MapSpec `ebpf:"sock_hash"`
 	Socks      *ebpf.MapSpec `ebpf:"socks"`
 }
 
@@ -242,6 +269,7 @@ type porttraceVariableSpecs struct {
 	F_ports            *ebpf.VariableSpec `ebpf:"f_ports"`
 	F_portsOn          *ebpf.VariableSpec `ebpf:"f_ports_on"`
 	F_proto            *ebpf.VariableSpec `ebpf:"f_proto"`
+	SkInHash           *ebpf.VariableSpec `ebpf:"sk_in_hash"`
 	TierPrecise        *ebpf.VariableSpec `ebpf:"tier_precise"`
 	UnusedPtEvent      *ebpf.VariableSpec `ebpf:"unused_pt_event"`
 	UnusedPtEventFlags *ebpf.VariableSpec `ebpf:"unused_pt_event_flags"`
@@ -272,16 +300,20 @@ func (o *porttraceObjects) Close() error {
 // It can be passed to loadPorttraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type porttraceMaps struct {
 	Events     *ebpf.Map `ebpf:"events"`
+	KpCalls    *ebpf.Map `ebpf:"kp_calls"`
 	LostEvents *ebpf.Map `ebpf:"lost_events"`
 	Scratch    *ebpf.Map `ebpf:"scratch"`
+	SockHash   *ebpf.Map `ebpf:"sock_hash"`
 	Socks      *ebpf.Map `ebpf:"socks"`
 }
 
 func (m *porttraceMaps) Close() error {
 	return _PorttraceClose(
 		m.Events,
+		m.KpCalls,
 		m.LostEvents,
 		m.Scratch,
+		m.SockHash,
 		m.Socks,
 	)
 }
@@ -298,6 +330,7 @@ type porttraceVariables struct {
 	F_ports            *ebpf.Variable `ebpf:"f_ports"`
 	F_portsOn          *ebpf.Variable `ebpf:"f_ports_on"`
 	F_proto            *ebpf.Variable `ebpf:"f_proto"`
+	SkInHash           *ebpf.Variable `ebpf:"sk_in_hash"`
 	TierPrecise        *ebpf.Variable `ebpf:"tier_precise"`
 	UnusedPtEvent      *ebpf.Variable `ebpf:"unused_pt_event"`
 	UnusedPtEventFlags *ebpf.Variable `ebpf:"unused_pt_event_flags"`
@@ -321,6 +354,14 @@ type porttracePrograms struct {
 	PtFxTcpV4Connect *ebpf.Program `ebpf:"pt_fx_tcp_v4_connect"`
 	PtFxTcpV6Connect *ebpf.Program `ebpf:"pt_fx_tcp_v6_connect"`
 	PtFxUdpGetPort   *ebpf.Program `ebpf:"pt_fx_udp_get_port"`
+	PtKpCskGetPort   *ebpf.Program `ebpf:"pt_kp_csk_get_port"`
+	PtKpTcpV4Connect *ebpf.Program `ebpf:"pt_kp_tcp_v4_connect"`
+	PtKpTcpV6Connect *ebpf.Program `ebpf:"pt_kp_tcp_v6_connect"`
+	PtKpUdpGetPort   *ebpf.Program `ebpf:"pt_kp_udp_get_port"`
+	PtKrCskGetPort   *ebpf.Program `ebpf:"pt_kr_csk_get_port"`
+	PtKrTcpV4Connect *ebpf.Program `ebpf:"pt_kr_tcp_v4_connect"`
+	PtKrTcpV6Connect *ebpf.Program `ebpf:"pt_kr_tcp_v6_connect"`
+	PtKrUdpGetPort   *ebpf.Program `ebpf:"pt_kr_udp_get_port"`
 	PtListTcp        *ebpf.Program `ebpf:"pt_list_tcp"`
 	PtListUdp        *ebpf.Program `ebpf:"pt_list_udp"`
 	PtPostBind4      *ebpf.Program `ebpf:"pt_post_bind4"`
@@ -345,6 +386,14 @@ func (p *porttracePrograms) Close() error {
 		p.PtFxTcpV4Connect,
 		p.PtFxTcpV6Connect,
 		p.PtFxUdpGetPort,
+		p.PtKpCskGetPort,
+		p.PtKpTcpV4Connect,
+		p.PtKpTcpV6Connect,
+		p.PtKpUdpGetPort,
+		p.PtKrCskGetPort,
+		p.PtKrTcpV4Connect,
+		p.PtKrTcpV6Connect,
+		p.PtKrUdpGetPort,
 		p.PtListTcp,
 		p.PtListUdp,
 		p.PtPostBind4,

@@ -180,8 +180,11 @@ func load(opts Options, tr tier, progs []string) (_ *Tracer, err error) {
 		return nil, fmt.Errorf("set wakeup threshold: %w", err)
 	}
 
-	if err := spec.Variables["tier_precise"].Set(tr.precise); err != nil {
+	if err := errors.Join(spec.Variables["tier_precise"].Set(tr.precise), spec.Variables["sk_in_hash"].Set(tr.skInHash)); err != nil {
 		return nil, fmt.Errorf("set tier: %w", err)
+	}
+	if tr.skInHash {
+		spec.Maps["sock_hash"].MaxEntries = 1 << 17 // ports held at once, with room
 	}
 	keep := map[string]bool{}
 	for _, p := range progs {
@@ -206,7 +209,7 @@ func load(opts Options, tr tier, progs []string) (_ *Tracer, err error) {
 			// Privileges were checked: lockdown or an LSM said no.
 			return nil, fmt.Errorf("load BPF programs: %w (%w)", err, ErrPrivileges)
 		}
-		if errors.Is(err, unix.EPERM) {
+		if errors.Is(err, unix.EPERM) && tr.name == preciseTier.name {
 			// cilium/ebpf blames MEMLOCK for any EPERM; root has no such limit.
 			return nil, &tierError{tr.name, errors.New("load BPF programs: the kernel refused fexit programs (EPERM): it offers no BPF trampolines")}
 		}
