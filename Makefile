@@ -6,7 +6,7 @@ BIN := bin/porttrace
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -s -w -X github.com/porttrace/porttrace/internal/cli.version=$(VERSION)
 
-.PHONY: all build test unit bench generate check-generated fuzz clean
+.PHONY: all build test test-kernel61 unit bench bench-kernel61 generate check-generated fuzz clean
 
 all: build
 
@@ -20,6 +20,16 @@ test:
 	$(GO) test -count=1 -timeout 15m ./...
 
 # Only the tests that need neither root nor a kernel.
+# The real-kernel tests again on Debian's Linux 6.1 under qemu, once per hook
+# tier, each in its own VM (root; needs qemu-system-x86, busybox-static).
+test-kernel61:
+	bash .ci/kernel61-tests.sh
+
+# The tiers side by side on Linux 6.1 under qemu (the one kernel here that
+# loads them all): same loops as bench, ratios to compare within the run.
+bench-kernel61:
+	bash .ci/kernel61-bench.sh
+
 unit:
 	$(GO) test -count=1 -run 'Unit|Parse|Format|JSON|Text|Decode|Flag' ./...
 

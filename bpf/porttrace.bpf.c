@@ -2,45 +2,59 @@
 /*
  * porttrace: who gets which local port, how, and for how long.
  *
- * Hooks ("portable" tier: no kprobes, no fentry/fexit) and why each:
- *   sockops TCP_CONNECT_CB, TCP_LISTEN_CB  the first point where a TCP
- *       connect()/listen() has its port; process context, so the caller is
- *       the owner. Seen by io_uring and TCP Fast Open too.
- *   tp_btf/inet_sock_set_state  CLOSE->SYN_SENT opens a connect attempt;
- *       SYN_SENT->CLOSE before tcp_connect() is a failed port search; any
- *       ->CLOSE after the holder let go ends the hold, and the old state tells
- *       whether a TIME_WAIT/FIN_WAIT2 mini-socket took the port over.
+ * Three tiers of hooks; the loader (tracer/hooks.go) loads only the programs
+ * of one, the first the kernel accepts: precise, kprobe, portable.
+ *
+ * Shared by every tier:
+ *   tp_btf/inet_sock_set_state  CLOSE->SYN_SENT and CLOSE->LISTEN run in the
+ *       caller's context: the owner of the port about to be picked, and the
+ *       start of a connect's port search. Any ->CLOSE after the holder let go
+ *       ends the hold; the old state tells whether a TIME_WAIT/FIN_WAIT2
+ *       mini-socket took the port over.
  *   tp_btf/tcp_destroy_sock  the full socket is freed with its port: the end
- *       of holds that no state change closes (bind then close, or an
- *       explicitly bound port).
- *   cgroup/bind4,6 + cgroup/post_bind4,6  what bind() asked for and what it
- *       got (bind to port 0, or an explicit port inside the range). A bind
- *       that post_bind never answers failed: it is reported when the socket
- *       is closed or bound again (deferred, stamped with the bind's time).
- *   tp_btf/sock_send_length  after every sendmsg: the first send of a UDP
- *       socket with a port we do not know is its autobind (sendto/sendmsg),
- *       or the first sign that connect() picked one; EAGAIN on an unbound
- *       UDP socket is a failed autobind. Cheaper than cgroup/sendmsg, which
- *       takes the socket lock on every send.
- *   cgroup/connect4,6  a UDP connect() on an unbound socket: it autobinds
- *       after this hook, and nothing runs when it returns, so the outcome is
- *       reported at the first send or the release (deferred).
+ *       of holds no state change closes (bind then close, an explicit port).
  *   cgroup/sock_release  the holder let go (close, exit, last fd).
  *   iter/task_file  ports already held at start, with their process.
  *   iter/tcp, iter/udp  every socket and TIME_WAIT entry of one namespace,
  *       listed when a failure needs its context (how full was the range).
+ *
+ * precise: fexit on the functions that pick ports, as they return, with the
+ * port, the caller and the outcome at once: inet_csk_get_port (TCP bind,
+ * listen), udp_lib_get_port (UDP bind, and the autobind of connect and
+ * sendmsg), tcp_v4_connect/tcp_v6_connect (TCP connect, Fast Open,
+ * io_uring). Failures are live. Needs BPF trampolines.
+ *
+ * kprobe: the same functions through kprobe/kretprobe pairs, where
+ * trampolines are refused (arm64 before 6.0, no ftrace direct calls).
+ * kprobe programs cannot reach socket storage, so this tier keeps its records
+ * in sock_hash, keyed by the socket's address (sk_in_hash).
+ *
+ * portable: no kprobes, no trampolines (the CI machine refuses both):
+ *   sockops TCP_CONNECT_CB, TCP_LISTEN_CB  the first point where a TCP
+ *       connect()/listen() has its port.
+ *   cgroup/bind4,6 + cgroup/post_bind4,6  what bind() asked for and what it
+ *       got. A bind that post_bind never answers failed: it is reported when
+ *       the socket is closed or bound again (deferred, with the bind's time).
+ *   tp_btf/sock_send_length (6.5+)  after every sendmsg: the first send of a
+ *       UDP socket with a port we do not know is its autobind, or the first
+ *       sign that connect() picked one; EAGAIN on an unbound UDP socket is a
+ *       failed autobind. Cheaper than cgroup/sendmsg, which takes the socket
+ *       lock on every send. Fallback where it is missing: cgroup/sendmsg4,6
+ *       (unconnected sends only; failed autobinds go unseen).
+ *   cgroup/connect4,6  a UDP connect() on an unbound socket: it autobinds
+ *       after this hook, and nothing runs when it returns, so the outcome is
+ *       reported at the first send or the release (deferred).
+ *
  * No syscall tracepoints: enabling any of them slows every system call of
  * every process (about 130 ns each on the CI machine).
- * Owners are taken only in process context and carried on the socket in
- * BPF_MAP_TYPE_SK_STORAGE: state changes that run in softirq never name a
- * process.
+ * Owners are taken only in process context and carried on the socket:
+ * state changes that run in softirq never name a process.
  *
- * Minimum kernel: 6.5 for tp_btf/sock_send_length; 6.2 for bpf_rdonly_cast
- * in cgroup hooks; 5.11 for socket storage from tp_btf and
- * bpf_sock_from_file in iterators. Developed and tested on 6.18.
- * Fallbacks: none inside this object; a later "precise" tier (fexit/kprobes
- * on inet_csk_get_port, udp_lib_get_port, __inet_hash_connect) is a separate
- * object chosen by the loader.
+ * Minimum kernel: 5.15 (bpf_task_pt_regs; socket storage from tracing
+ * programs and bpf_sock_from_file need 5.11). Tested on 6.1 (all three
+ * tiers, under qemu in CI) and 6.18 (portable: it refuses the others).
+ * Where kernels differ in shape (ip_local_port_range, IP_LOCAL_PORT_RANGE),
+ * CO-RE flavors read each shape in a branch only its kernel takes.
  */
 #include "common.h"
 

@@ -39,6 +39,7 @@ var modes = []mode{
 var (
 	extraMode   = flag.String("mode", "", "an extra mode: porttrace flags, space-separated, e.g. '--skip-hook tracepoint/'")
 	extraBinary = flag.String("extra-binary", "", "run the extra mode with this porttrace binary (an A/B of two builds)")
+	tiers       = flag.String("tiers", "", "also run traced in each of these hook tiers (space-separated: precise kprobe portable), in the same rounds")
 )
 
 type result struct {
@@ -56,6 +57,9 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	if *extraMode != "" || *extraBinary != "" {
 		modes = append(modes, mode{"extra", append([]string{}, strings.Fields(*extraMode)...)})
+	}
+	for _, t := range strings.Fields(*tiers) {
+		modes = append(modes, mode{"--hooks " + t, []string{"--hooks", t}})
 	}
 	code := m.Run()
 	printTable()
@@ -316,6 +320,10 @@ func printLoops(b *strings.Builder) {
 			r.loop, bare, all, all-bare, all/bare, port, port-bare, port/bare, r.lost)
 		if x, ok := r.median["extra"]; ok {
 			fmt.Fprintf(b, "%-30s %10s %10.0f %+9.0f %7.3f   (%s %s)\n", "", "extra:", x, x-bare, x/bare, *extraBinary, *extraMode)
+		}
+		for _, t := range strings.Fields(*tiers) {
+			x := r.median["--hooks "+t]
+			fmt.Fprintf(b, "%-30s %10s %10.0f %+9.0f %7.3f\n", "", t+":", x, x-bare, x/bare)
 		}
 	}
 }
