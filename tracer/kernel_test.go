@@ -205,7 +205,7 @@ func TestGoDial(t *testing.T) {
 	s.check(s.find("alloc", in(ns, tracer.KindAlloc, port)), ns, w)
 	rel := s.find("release", in(ns, tracer.KindRelease, port))
 	s.check(rel, ns, w)
-	if rel.Held < held || rel.Held > held+50*time.Millisecond {
+	if rel.Held < held || rel.Held > held+nstest.Scaled(50*time.Millisecond) {
 		t.Errorf("held = %v, Go held the connection %v", rel.Held, held)
 	}
 }

@@ -151,7 +151,7 @@ func (s *session) check(e tracer.Event, ns *nstest.Netns, w want) {
 func checkHeld(t *testing.T, e tracer.Event, r nstest.Report) {
 	t.Helper()
 	prog := time.Duration(r.Int("t_release") - r.Int("t_alloc"))
-	const slack = 50 * time.Millisecond
+	slack := nstest.Scaled(50 * time.Millisecond)
 	if e.Held < prog || e.Held > prog+slack {
 		t.Errorf("held = %v, the program held the port %v (allowed: up to %v more)", e.Held, prog, slack)
 	}

@@ -39,7 +39,7 @@ func TestDoctorOnThisHost(t *testing.T) {
 		}
 	}
 	for _, c := range []string{"privileges", "BTF", "ring buffer", "socket storage", "lockdown", "hook fexit/inet_csk_get_port",
-		"hook tp_btf/sock_send_length", "kprobes"} {
+		"hook tp_btf/sock_send_length", "hook kprobe/inet_csk_get_port"} {
 		if lineWith(out, c) == "" {
 			t.Errorf("doctor does not check %s:\n%s", c, out)
 		}

@@ -150,7 +150,7 @@ func (tr *trace) next(t *testing.T) string {
 			t.Fatalf("porttrace ended early: %s", tr.stderr.String())
 		}
 		return l
-	case <-time.After(10 * time.Second):
+	case <-time.After(nstest.Scaled(10 * time.Second)):
 		t.Fatalf("porttrace printed nothing for 10s")
 	}
 	return ""

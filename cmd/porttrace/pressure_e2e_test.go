@@ -73,7 +73,7 @@ func TestFailureCarriesPressure(t *testing.T) {
 	}
 
 	var fails []map[string]any
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(nstest.Scaled(10 * time.Second))
 	for len(fails) < 2 {
 		select {
 		case <-deadline:

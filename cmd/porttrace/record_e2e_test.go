@@ -25,7 +25,7 @@ func recorder(t *testing.T, file string, args ...string) (*exec.Cmd, *strings.Bu
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(nstest.Scaled(10 * time.Second)); ; time.Sleep(20 * time.Millisecond) {
 		if b, _ := os.ReadFile(file); strings.HasPrefix(string(b), `{"event":"start"`) {
 			return cmd, &stderr
 		}

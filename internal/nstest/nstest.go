@@ -190,8 +190,8 @@ func Next(t testing.TB, ch <-chan Report) Report {
 			t.Fatal("helper program ended before reporting")
 		}
 		return r
-	case <-time.After(10 * time.Second):
-		t.Fatal("helper program said nothing for 10s")
+	case <-time.After(Scaled(10 * time.Second)):
+		t.Fatalf("helper program said nothing for %v", Scaled(10*time.Second))
 	}
 	return nil
 }
