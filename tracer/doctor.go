@@ -90,7 +90,7 @@ func Doctor() []Check {
 					one, err := load(Options{BufferSize: 1 << 16}, tr, []string{h.prog})
 					if err == nil {
 						var l io.Closer
-						if l, err = h.run(one); err == nil {
+						if l, err = h.attach(one); err == nil {
 							l.Close()
 						}
 						one.Close()
@@ -101,7 +101,7 @@ func Doctor() []Check {
 			}
 			ok := true
 			for _, h := range tr.hooks {
-				l, err := h.run(t)
+				l, err := h.attach(t)
 				if err == nil {
 					l.Close()
 				} else {

@@ -185,7 +185,16 @@ func (tr tier) programs() []string {
 	return names
 }
 
+// run attaches the hook, an error saying what the hook needs.
 func (h hook) run(t *Tracer) (link.Link, error) {
+	l, err := h.attach(t)
+	if err != nil {
+		return nil, fmt.Errorf("attach %s: %w (this hook needs %s)", h.name, err, h.needs)
+	}
+	return l, nil
+}
+
+func (h hook) attach(t *Tracer) (link.Link, error) {
 	p := t.coll.Programs[h.prog]
 	var (
 		l   link.Link
@@ -205,10 +214,7 @@ func (h hook) run(t *Tracer) (link.Link, error) {
 		l, err = link.AttachTracing(link.TracingOptions{Program: p})
 	}
 	if err != nil && (h.kind == kprobe || h.kind == kretprobe) && errors.Is(err, os.ErrNotExist) {
-		err = fmt.Errorf("the kernel has no kprobes (CONFIG_KPROBES is off, or tracefs has no kprobe_events): %w", ebpf.ErrNotSupported)
+		err = errors.New("the kernel has no kprobes (CONFIG_KPROBES is off, or tracefs has no kprobe_events)")
 	}
-	if err != nil {
-		return nil, fmt.Errorf("attach %s: %w (this hook needs %s)", h.name, err, h.needs)
-	}
-	return l, nil
+	return l, err
 }
