@@ -109,7 +109,7 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	noEx := fs.Bool("no-existing", false, "do not report the ports already held when tracing starts")
 	slow := fs.Duration("slow", 0, "report a slow event when a TCP connect() spends longer than `DURATION` finding a port (e.g. 1ms)")
 	summary := fs.Bool("summary", false, "at exit, sum up per process on stderr: allocations, hold time p50/p99/max, peak held at once, failures")
-	hooks := fs.String("hooks", "auto", "hook `TIER`: precise (fexit on the kernel functions that pick ports; falls back to kprobe), kprobe (the same through kprobes), portable (tracepoints and cgroup hooks only: bind and UDP connect failures seen late), or auto: the first of those the kernel allows")
+	hooks := fs.String("hooks", "auto", "hook `TIER`: precise (fexit on the functions that pick ports, else kprobe), kprobe, portable (no fexit or kprobes; some failures seen late), or auto: the first the kernel allows")
 	verbose := fs.BoolP("verbose", "v", false, "say on stderr which hooks are attached and why that tier was chosen")
 	skip := fs.StringSlice("skip-hook", nil, "leave out hooks whose name starts with `PREFIX` (for measuring their cost)")
 	fs.MarkHidden("skip-hook")
