@@ -655,8 +655,10 @@ struct kp_call {
 	__u64 snum;
 };
 
+/* LRU: a return the kretprobe missed (all its instances busy) leaves an
+ * entry behind, which must not fill the map for everyone after. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
 	__type(value, struct kp_call);
@@ -672,7 +674,8 @@ static __always_inline void kp_enter(__u64 fn, void *sk, __u64 snum)
 {
 	__u64 key = kp_key(fn);
 	struct kp_call c = {.sk = (__u64)sk, .snum = snum};
-	bpf_map_update_elem(&kp_calls, &key, &c, BPF_ANY);
+	if (bpf_map_update_elem(&kp_calls, &key, &c, BPF_ANY))
+		count_lost(); /* the call goes unseen: say so */
 }
 
 static __always_inline bool kp_exit(__u64 fn, struct kp_call *c)
