@@ -44,9 +44,9 @@ type tier struct {
 	hooks    []hook
 }
 
-// The hooks that end holds, and the one that dates a TCP connect's port
-// search, are shared by both tiers. They come first in each, so no release
-// can be missed for an allocation seen.
+// The hooks that end holds, and the one that names the caller of a TCP
+// connect or listen, are shared by every tier. They come first, so no
+// release can be missed for an allocation seen.
 var (
 	hookState = hook{name: "tp_btf/inet_sock_set_state", prog: "pt_state", kind: tracing,
 		needs: "BTF-typed tracepoints and socket storage from tracing programs (Linux 5.11+ with CONFIG_DEBUG_INFO_BTF)"}
@@ -75,21 +75,20 @@ var kprobeTier = tier{
 	name:     "kprobe",
 	precise:  true,
 	skInHash: true,
-	hooks: kprobeHooks(map[string]string{
-		"inet_csk_get_port": "csk_get_port", "udp_lib_get_port": "udp_get_port",
-		"tcp_v4_connect": "tcp_v4_connect", "tcp_v6_connect": "tcp_v6_connect",
-	}),
+	hooks: kprobeHooks(
+		[2]string{"inet_csk_get_port", "csk_get_port"}, [2]string{"udp_lib_get_port", "udp_get_port"},
+		[2]string{"tcp_v4_connect", "tcp_v4_connect"}, [2]string{"tcp_v6_connect", "tcp_v6_connect"}),
 }
 
-// kprobeHooks puts a kprobe and a kretprobe on each function, after the
-// shared hooks; programs are pt_kp_<name> and pt_kr_<name>.
-func kprobeHooks(fns map[string]string) []hook {
+// kprobeHooks puts a kprobe and a kretprobe on each {function, name}, after
+// the shared hooks; their programs are pt_kp_<name> and pt_kr_<name>.
+func kprobeHooks(fns ...[2]string) []hook {
+	const needs = "kprobes (CONFIG_KPROBES) and BPF read access to kernel memory"
 	hs := []hook{hookState, hookDestroy, hookRelease}
-	for _, fn := range []string{"inet_csk_get_port", "udp_lib_get_port", "tcp_v4_connect", "tcp_v6_connect"} {
-		const needs = "kprobes (CONFIG_KPROBES) and BPF read access to kernel memory"
+	for _, f := range fns {
 		hs = append(hs,
-			hook{name: "kprobe/" + fn, prog: "pt_kp_" + fns[fn], kind: kprobe, symbol: fn, needs: needs},
-			hook{name: "kretprobe/" + fn, prog: "pt_kr_" + fns[fn], kind: kretprobe, symbol: fn, needs: needs})
+			hook{name: "kprobe/" + f[0], prog: "pt_kp_" + f[1], kind: kprobe, symbol: f[0], needs: needs},
+			hook{name: "kretprobe/" + f[0], prog: "pt_kr_" + f[1], kind: kretprobe, symbol: f[0], needs: needs})
 	}
 	return hs
 }
@@ -123,8 +122,8 @@ var iterProgs = []string{"pt_existing", "pt_list_tcp", "pt_list_udp"}
 
 // Hook tiers, as --hooks names them.
 const (
-	HooksAuto     = "auto"     // precise where the kernel allows it, else portable
-	HooksPrecise  = "precise"  // fexit on the functions that pick ports
+	HooksAuto     = "auto"     // the first tier the kernel accepts: precise, kprobe, portable
+	HooksPrecise  = "precise"  // fexit on the functions that pick ports, else kprobe
 	HooksPortable = "portable" // tracepoints and cgroup socket hooks only
 	HooksKprobe   = "kprobe"   // the precise hooks' work through kprobes: their fallback
 )
