@@ -192,8 +192,6 @@ func lockdown() (string, error) {
 	return read(dir + "/lockdown")
 }
 
-
-
 func unwrapTier(err error) error {
 	var te *tierError
 	if errors.As(err, &te) {
