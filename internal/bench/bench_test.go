@@ -59,7 +59,7 @@ func TestMain(m *testing.M) {
 		modes = append(modes, mode{"extra", append([]string{}, strings.Fields(*extraMode)...)})
 	}
 	for _, t := range strings.Fields(*tiers) {
-		modes = append(modes, mode{"--hooks " + t, []string{"--hooks", t}})
+		modes = append(modes, mode{"tier-" + t, []string{"--hooks", t}})
 	}
 	code := m.Run()
 	printTable()
@@ -322,7 +322,7 @@ func printLoops(b *strings.Builder) {
 			fmt.Fprintf(b, "%-30s %10s %10.0f %+9.0f %7.3f   (%s %s)\n", "", "extra:", x, x-bare, x/bare, *extraBinary, *extraMode)
 		}
 		for _, t := range strings.Fields(*tiers) {
-			x := r.median["--hooks "+t]
+			x := r.median["tier-"+t]
 			fmt.Fprintf(b, "%-30s %10s %10.0f %+9.0f %7.3f\n", "", t+":", x, x-bare, x/bare)
 		}
 	}
