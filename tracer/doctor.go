@@ -22,8 +22,9 @@ type Check struct {
 }
 
 // Doctor looks at what this host offers: it loads and attaches every hook
-// for real, detaching each at once, and probes the kernel for the rest.
-func Doctor() []Check {
+// of every tier for real, detaching each at once, and probes the kernel for
+// the rest. use names the tier porttrace would pick ("" if none works).
+func Doctor() (_ []Check, use string) {
 	var cs []Check
 	add := func(c Check) { cs = append(cs, c) }
 
@@ -126,6 +127,9 @@ func Doctor() []Check {
 			}
 		}
 		d := "none"
+		if len(works) > 0 {
+			use = works[0]
+		}
 		switch {
 		case len(works) > 1:
 			d = works[0] + " (" + strings.Join(works[1:], " and ") + " would work too)"
@@ -135,7 +139,7 @@ func Doctor() []Check {
 		add(Check{Name: "hook tier", OK: len(works) > 0, Needed: true, Detail: d,
 			Fix: "precise needs " + tierNeeds(preciseTier) + "; kprobe needs " + tierNeeds(kprobeTier) + "; portable needs " + tierNeeds(portableTier)})
 	}
-	return cs
+	return cs, use
 }
 
 // Usable reports whether every needed check passed.

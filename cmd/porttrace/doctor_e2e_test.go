@@ -44,7 +44,7 @@ func TestDoctorOnThisHost(t *testing.T) {
 			t.Errorf("doctor does not check %s:\n%s", c, out)
 		}
 	}
-	if !strings.Contains(out, "porttrace can trace on this host") {
+	if !strings.Contains(out, "porttrace can trace on this host, with its "+start.Tier+" hooks.") {
 		t.Errorf("no verdict:\n%s", out)
 	}
 }

@@ -48,7 +48,7 @@ func RunDoctor(cfg Config, stdout io.Writer) error {
 		missing.EnableColor()
 		info.EnableColor()
 	}
-	checks := tracer.Doctor()
+	checks, tier := tracer.Doctor()
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHECK\tSTATUS\tFOUND")
 	for _, c := range checks {
@@ -68,6 +68,6 @@ func RunDoctor(cfg Config, stdout io.Writer) error {
 	if !tracer.Usable(checks) {
 		return ErrNotUsable
 	}
-	fmt.Fprintln(stdout, "\nporttrace can trace on this host, with its portable hooks.")
+	fmt.Fprintf(stdout, "\nporttrace can trace on this host, with its %s hooks.\n", tier)
 	return nil
 }
