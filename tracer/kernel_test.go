@@ -587,6 +587,24 @@ func TestListenAutobind(t *testing.T) {
 	}
 }
 
+// TCP Fast Open takes its port in sendto(), with no connect() call: every
+// tier must still see it, as a connect.
+func TestTCPFastOpen(t *testing.T) {
+	ns := newNS(t)
+	s := openTracer(t, tracer.Options{}).start()
+	r := py(t, ns, "fastopen", "127.0.0.1", fmt.Sprint(holdPort), "120")
+	port := uint16(r.Int("port"))
+	w := want{pid: r.Int("pid"), tid: r.Int("tid"), port: port, proto: tracer.TCP, family: tracer.IPv4, via: tracer.ViaConnect, ephemeral: true, comm: "python3"}
+	a := s.find("alloc", in(ns, tracer.KindAlloc, port))
+	s.check(a, ns, w)
+	if a.RemotePort != holdPort || a.RemoteAddr.String() != "127.0.0.1" {
+		t.Errorf("remote = %s:%d, want 127.0.0.1:%d", a.RemoteAddr, a.RemotePort, holdPort)
+	}
+	rel := s.find("release", in(ns, tracer.KindRelease, port))
+	s.check(rel, ns, w)
+	checkHeld(t, rel, r)
+}
+
 // Thousands of ports held before the start are all listed: the iterator's
 // output spans many reads.
 func TestExistingManyPorts(t *testing.T) {

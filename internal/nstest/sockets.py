@@ -256,6 +256,15 @@ def listen_unbound(hold_ms):
     hold_and_close(s, hold_ms)
 
 
+def fastopen(host, port, hold_ms):
+    """TCP Fast Open: sendto(MSG_FASTOPEN) connects and sends in one call,
+    no connect() at all."""
+    s = socket.socket()
+    if not attempt(s, lambda: s.sendto(b"x", socket.MSG_FASTOPEN, (host, int(port)))):
+        return
+    hold_and_close(s, hold_ms)
+
+
 def main():
     scen, args = sys.argv[1], sys.argv[2:]
     {
@@ -271,6 +280,7 @@ def main():
         "hold-udp": hold_udp,
         "listen": listen_unbound,
         "narrow-connect": narrow_connect,
+        "fastopen": fastopen,
     }[scen](*args)
 
 
