@@ -92,9 +92,9 @@ func Open(opts Options) (*Tracer, error) {
 			return t, nil
 		}
 		refused = append(refused, te.Error())
-		if len(tiers) == 1 {
-			return nil, fmt.Errorf("%w; without --hooks %s porttrace picks the hooks this kernel allows", te.err, tr.name)
-		}
+	}
+	if opts.Hooks != "" && opts.Hooks != HooksAuto {
+		return nil, fmt.Errorf("%s; without --hooks %s porttrace picks the hooks this kernel allows", strings.Join(refused, "; "), opts.Hooks)
 	}
 	return nil, fmt.Errorf("%w: %s; run porttrace doctor for what this kernel offers", ErrKernelTooOld, strings.Join(refused, "; "))
 }

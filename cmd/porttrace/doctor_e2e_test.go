@@ -74,3 +74,32 @@ func lineWith(out, prefix string) string {
 	}
 	return ""
 }
+
+// A forced tier either runs and says so in its start event, or is refused
+// in a sentence naming what the kernel lacks: never a silent fallback.
+func TestForcedTier(t *testing.T) {
+	nstest.RequireRoot(t)
+	for _, tier := range []string{"precise", "kprobe", "portable"} {
+		cmd := exec.Command(binary, "--hooks", tier, "--format", "json", "--no-existing", "-d", "300ms")
+		var out, errs strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errs
+		err := cmd.Run()
+		noStackTrace(t, errs.String())
+		if err != nil {
+			if !strings.Contains(errs.String(), tier+" hooks refused: ") && !strings.Contains(errs.String(), strings.ToUpper(tier[:1])+tier[1:]+" hooks refused: ") ||
+				!strings.Contains(errs.String(), "without --hooks "+tier) {
+				t.Errorf("--hooks %s refused without saying why: %v: %s", tier, err, errs.String())
+			}
+			continue
+		}
+		var start struct {
+			Tier       string `json:"tier"`
+			TierReason string `json:"tier_reason"`
+		}
+		json.Unmarshal([]byte(strings.SplitN(out.String(), "\n", 2)[0]), &start)
+		// precise may fall back to kprobe, and says which refused it.
+		if start.Tier != tier && !(tier == "precise" && start.Tier == "kprobe" && strings.Contains(start.TierReason, "precise hooks refused")) {
+			t.Errorf("--hooks %s ran the %q hooks (%s)", tier, start.Tier, start.TierReason)
+		}
+	}
+}
