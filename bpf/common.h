@@ -261,11 +261,6 @@ struct {
 	__type(value, __u64);
 } scratch SEC(".maps");
 
-/* The struct sock behind the struct bpf_sock a bind/connect/sendmsg hook
- * gets, for probe reads of what that view leaves out (namespace, ranges,
- * addresses). The verifier forbids arithmetic on the socket pointer itself;
- * its value, passed through a map, is a plain address. bpf_rdonly_cast()
- * would do it directly, but only from Linux 6.2. */
 /* A socket's address as a plain number: the key of sock_hash. */
 static __always_inline __u64 sk_key(void *sk)
 {
@@ -277,11 +272,15 @@ static __always_inline __u64 sk_key(void *sk)
 	return *(volatile __u64 *)v;
 }
 
+/* The struct sock behind the struct bpf_sock a bind/connect/sendmsg hook
+ * gets, for probe reads of what that view leaves out (namespace, ranges,
+ * addresses). The verifier forbids arithmetic on the socket pointer itself;
+ * its value, passed through memory, is a plain address. bpf_rdonly_cast()
+ * would do it directly, but only from Linux 6.2. */
 static __always_inline struct sock *sk_addr(struct bpf_sock *bsk)
 {
 	return (struct sock *)sk_key(bsk);
 }
-
 
 static const struct sock_info si_zero;
 

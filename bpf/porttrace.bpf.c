@@ -331,6 +331,17 @@ static __always_inline void udp_connect_failed(struct sock_info *si)
 	si->ev_flags = 0;
 }
 
+/* connect() on an unbound UDP socket picked port: report it now, with the
+ * connect's caller and time, which the socket carries (deferred). */
+static __always_inline void udp_connect_commit(struct sock *sk, struct sock_info *si, __u16 port)
+{
+	si->flags &= ~SI_UDP_CONNECT;
+	local_addr_from_sk(sk, si);
+	si->ev_flags = PT_EV_DEFERRED;
+	alloc_commit_at(si, port, PT_VIA_CONNECT, true, si->alloc_ns);
+	si->ev_flags = 0;
+}
+
 static __always_inline int on_connect(struct bpf_sock_addr *ctx, bool v6)
 {
 	struct bpf_sock *sk = ctx->sk;
@@ -412,6 +423,23 @@ static __always_inline void dest_from_syscall(struct sock_info *si)
 	}
 }
 
+/* A port found for a socket that had none, in its caller's context: the
+ * socket tells the rest. A UDP autobind runs before the socket is connected,
+ * so its destination comes from the call. */
+static __always_inline void alloc_from_sk(struct sock *sk, struct sock_info *si, __u16 port, __u8 proto, __u8 via, bool ephemeral)
+{
+	if (!si || !port || (si->flags & SI_HAS_PORT))
+		return;
+	owner_from_current(si);
+	si->proto = proto;
+	si->ev_flags = 0;
+	addrs_from_sk(sk, si);
+	if (proto == IPPROTO_UDP && via != PT_VIA_BIND && !si->rport)
+		dest_from_syscall(si);
+	net_info_sk(sk, si);
+	alloc_commit(si, port, via, ephemeral);
+}
+
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(pt_send, struct sock *sk, int ret, int flags)
 {
@@ -448,22 +476,10 @@ int BPF_PROG(pt_send, struct sock *sk, int ret, int flags)
 	if (!si)
 		return 0;
 	if (si->flags & SI_UDP_CONNECT) {
-		/* connect() picked it; its caller and time are on the socket */
-		si->flags &= ~SI_UDP_CONNECT;
-		local_addr_from_sk(sk, si);
-		si->ev_flags = PT_EV_DEFERRED;
-		alloc_commit_at(si, port, PT_VIA_CONNECT, true, si->alloc_ns);
-		si->ev_flags = 0;
+		udp_connect_commit(sk, si, port);
 		return 0;
 	}
-	owner_from_current(si);
-	si->proto = IPPROTO_UDP;
-	si->ev_flags = 0;
-	addrs_from_sk(sk, si);
-	net_info_sk(sk, si);
-	if (!si->rport)
-		dest_from_syscall(si);
-	alloc_commit(si, port, PT_VIA_SENDMSG, true);
+	alloc_from_sk(sk, si, port, IPPROTO_UDP, PT_VIA_SENDMSG, true);
 	return 0;
 }
 
@@ -489,11 +505,7 @@ static __always_inline int on_sendmsg(struct bpf_sock_addr *ctx, bool v6)
 	if (!sk)
 		return 1;
 	if (si->flags & SI_UDP_CONNECT) {
-		si->flags &= ~SI_UDP_CONNECT;
-		local_addr_from_sk(sk, si);
-		si->ev_flags = PT_EV_DEFERRED;
-		alloc_commit_at(si, port, PT_VIA_CONNECT, true, si->alloc_ns);
-		si->ev_flags = 0;
+		udp_connect_commit(sk, si, port);
 		return 1;
 	}
 	owner_from_current(si);
@@ -546,22 +558,6 @@ static __always_inline void precise_fail(struct sock *sk, __u8 proto, __u8 via, 
 		emit(PT_KIND_FAIL, &f, 0, err);
 }
 
-/* A port found for a socket that had none. */
-static __always_inline void precise_alloc(struct sock *sk, struct sock_info *si, __u8 proto, __u8 via, bool ephemeral)
-{
-	__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	if (!si || !port || (si->flags & SI_HAS_PORT))
-		return;
-	owner_from_current(si);
-	si->proto = proto;
-	si->ev_flags = 0;
-	addrs_from_sk(sk, si);
-	if (proto == IPPROTO_UDP && via != PT_VIA_BIND)
-		dest_from_syscall(si); /* autobind runs before the socket is connected */
-	net_info_sk(sk, si);
-	alloc_commit(si, port, via, ephemeral);
-}
-
 /* bind() and listen() of TCP sockets; listen() has set TCP_LISTEN first. */
 static __always_inline void on_csk_get_port(struct sock *sk, __u16 snum, int ret)
 {
@@ -574,9 +570,10 @@ static __always_inline void on_csk_get_port(struct sock *sk, __u16 snum, int ret
 		precise_fail(sk, IPPROTO_TCP, via, snum, EADDRINUSE);
 		return;
 	}
-	if (f_ports_on && !port_wanted(BPF_CORE_READ(sk, __sk_common.skc_num)))
+	__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (f_ports_on && !port_wanted(port))
 		return;
-	precise_alloc(sk, si_get(sk, true), IPPROTO_TCP, via, snum == 0);
+	alloc_from_sk(sk, si_get(sk, true), port, IPPROTO_TCP, via, snum == 0);
 }
 
 /* bind() of UDP sockets, and the autobind of connect() and sendmsg(). */
@@ -593,9 +590,10 @@ static __always_inline void on_udp_get_port(struct sock *sk, __u16 snum, int ret
 		precise_fail(sk, IPPROTO_UDP, via, snum, via == PT_VIA_BIND ? EADDRINUSE : EAGAIN);
 		return;
 	}
-	if (f_ports_on && !port_wanted(BPF_CORE_READ(sk, __sk_common.skc_num)))
+	__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (f_ports_on && !port_wanted(port))
 		return;
-	precise_alloc(sk, si_get(sk, true), IPPROTO_UDP, via, snum == 0);
+	alloc_from_sk(sk, si_get(sk, true), port, IPPROTO_UDP, via, snum == 0);
 }
 
 /* TCP connect(), also reached by TCP Fast Open's sendmsg and io_uring;
@@ -611,9 +609,10 @@ static __always_inline void on_tcp_connect(struct sock *sk, int ret)
 	}
 	if (ret)
 		return;
-	if (f_ports_on && !port_wanted(BPF_CORE_READ(sk, __sk_common.skc_num)))
+	__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (f_ports_on && !port_wanted(port))
 		return;
-	precise_alloc(sk, si, IPPROTO_TCP, PT_VIA_CONNECT, true);
+	alloc_from_sk(sk, si, port, IPPROTO_TCP, PT_VIA_CONNECT, true);
 }
 
 SEC("fexit/inet_csk_get_port")
@@ -648,11 +647,9 @@ int BPF_PROG(pt_fx_tcp_v6_connect, struct sock *sk, struct sockaddr *uaddr, int 
  * A kprobe notes the arguments per thread; its kretprobe takes them back
  * with the return value. Records live in sock_hash (sk_in_hash). */
 
-enum { KP_CSK = 1, KP_UDP = 2, KP_TCP4 = 3, KP_TCP6 = 4 };
-
 struct kp_call {
 	__u64 sk;
-	__u64 snum;
+	__u64 arg; /* the second argument */
 };
 
 /* LRU: a return the kretprobe missed (all its instances busy) leaves an
@@ -670,10 +667,10 @@ static __always_inline __u64 kp_key(__u64 fn)
 	return bpf_get_current_pid_tgid() | (fn << 56);
 }
 
-static __always_inline void kp_enter(__u64 fn, void *sk, __u64 snum)
+static __always_inline void kp_enter(__u64 fn, void *sk, __u64 arg)
 {
 	__u64 key = kp_key(fn);
-	struct kp_call c = {.sk = (__u64)sk, .snum = snum};
+	struct kp_call c = {.sk = (__u64)sk, .arg = arg};
 	if (bpf_map_update_elem(&kp_calls, &key, &c, BPF_ANY))
 		count_lost(); /* the call goes unseen: say so */
 }
@@ -689,69 +686,32 @@ static __always_inline bool kp_exit(__u64 fn, struct kp_call *c)
 	return true;
 }
 
-SEC("kprobe/inet_csk_get_port")
-int BPF_KPROBE(pt_kp_csk_get_port, struct sock *sk, unsigned short snum)
-{
-	kp_enter(KP_CSK, sk, snum);
-	return 0;
-}
+/* A kprobe on fn notes its socket and second argument; the kretprobe
+ * runs call with sk, arg and ret. id tells the functions apart in kp_calls.
+ * Programs: pt_kp_<fn>, pt_kr_<fn>. */
+#define KPROBE_PAIR(fn, id, call)                                    \
+	SEC("kprobe/" #fn)                                           \
+	int BPF_KPROBE(pt_kp_##fn, struct sock *sk, __u64 arg)       \
+	{                                                            \
+		kp_enter(id, sk, arg);                               \
+		return 0;                                            \
+	}                                                            \
+	SEC("kretprobe/" #fn)                                        \
+	int BPF_KRETPROBE(pt_kr_##fn, int ret)                       \
+	{                                                            \
+		struct kp_call c;                                    \
+		if (!kp_exit(id, &c))                                \
+			return 0;                                    \
+		struct sock *sk = (struct sock *)c.sk;               \
+		__u64 arg __attribute__((unused)) = c.arg;           \
+		call;                                                \
+		return 0;                                            \
+	}
 
-SEC("kretprobe/inet_csk_get_port")
-int BPF_KRETPROBE(pt_kr_csk_get_port, int ret)
-{
-	struct kp_call c;
-	if (kp_exit(KP_CSK, &c))
-		on_csk_get_port((struct sock *)c.sk, c.snum, ret);
-	return 0;
-}
-
-SEC("kprobe/udp_lib_get_port")
-int BPF_KPROBE(pt_kp_udp_get_port, struct sock *sk, unsigned short snum)
-{
-	kp_enter(KP_UDP, sk, snum);
-	return 0;
-}
-
-SEC("kretprobe/udp_lib_get_port")
-int BPF_KRETPROBE(pt_kr_udp_get_port, int ret)
-{
-	struct kp_call c;
-	if (kp_exit(KP_UDP, &c))
-		on_udp_get_port((struct sock *)c.sk, c.snum, ret);
-	return 0;
-}
-
-SEC("kprobe/tcp_v4_connect")
-int BPF_KPROBE(pt_kp_tcp_v4_connect, struct sock *sk)
-{
-	kp_enter(KP_TCP4, sk, 0);
-	return 0;
-}
-
-SEC("kretprobe/tcp_v4_connect")
-int BPF_KRETPROBE(pt_kr_tcp_v4_connect, int ret)
-{
-	struct kp_call c;
-	if (kp_exit(KP_TCP4, &c))
-		on_tcp_connect((struct sock *)c.sk, ret);
-	return 0;
-}
-
-SEC("kprobe/tcp_v6_connect")
-int BPF_KPROBE(pt_kp_tcp_v6_connect, struct sock *sk)
-{
-	kp_enter(KP_TCP6, sk, 0);
-	return 0;
-}
-
-SEC("kretprobe/tcp_v6_connect")
-int BPF_KRETPROBE(pt_kr_tcp_v6_connect, int ret)
-{
-	struct kp_call c;
-	if (kp_exit(KP_TCP6, &c))
-		on_tcp_connect((struct sock *)c.sk, ret);
-	return 0;
-}
+KPROBE_PAIR(inet_csk_get_port, 1, on_csk_get_port(sk, arg, ret))
+KPROBE_PAIR(udp_lib_get_port, 2, on_udp_get_port(sk, arg, ret))
+KPROBE_PAIR(tcp_v4_connect, 3, on_tcp_connect(sk, ret))
+KPROBE_PAIR(tcp_v6_connect, 4, on_tcp_connect(sk, ret))
 
 /* ---- release ---- */
 
@@ -773,12 +733,7 @@ int pt_sock_release(struct bpf_sock *ctx)
 			return 1;
 		}
 		/* connected, never sent on: the allocation shows only now */
-		si->flags &= ~SI_UDP_CONNECT;
-		local_addr_from_sk(sk, si);
-		si->ev_flags = PT_EV_DEFERRED;
-		if (port_wanted(port))
-			alloc_commit_at(si, port, PT_VIA_CONNECT, true, si->alloc_ns);
-		si->ev_flags = 0;
+		udp_connect_commit(sk, si, port);
 	}
 	if (ctx->protocol != IPPROTO_UDP)
 		return 1; /* TCP: the ->CLOSE state change ends the hold */

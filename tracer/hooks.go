@@ -39,8 +39,9 @@ const (
 // A tier is a set of hooks that together see every allocation and release.
 type tier struct {
 	name     string
-	precise  bool // its hooks report allocations and failures as they return
-	skInHash bool // its records are kept in a hash map, not socket storage
+	needs    string // in a few words, what a kernel must offer for it
+	precise  bool   // its hooks report allocations and failures as they return
+	skInHash bool   // its records are kept in a hash map, not socket storage
 	hooks    []hook
 }
 
@@ -59,36 +60,39 @@ var (
 // precise: BPF trampolines on the kernel functions that pick ports.
 var preciseTier = tier{
 	name:    "precise",
+	needs:   "BPF trampolines (fexit) on inet_csk_get_port, udp_lib_get_port and tcp_v4/v6_connect, and lockdown off or integrity",
 	precise: true,
 	hooks: []hook{
 		hookState, hookDestroy, hookRelease,
-		{name: "fexit/inet_csk_get_port", prog: "pt_fx_csk_get_port", kind: tracing, needs: "fexit programs (BPF trampolines: Linux 5.5+ on x86-64, 6.0+ on arm64)"},
-		{name: "fexit/udp_lib_get_port", prog: "pt_fx_udp_get_port", kind: tracing, needs: "fexit programs (BPF trampolines: Linux 5.5+ on x86-64, 6.0+ on arm64)"},
-		{name: "fexit/tcp_v4_connect", prog: "pt_fx_tcp_v4_connect", kind: tracing, needs: "fexit programs (BPF trampolines: Linux 5.5+ on x86-64, 6.0+ on arm64)"},
-		{name: "fexit/tcp_v6_connect", prog: "pt_fx_tcp_v6_connect", kind: tracing, needs: "fexit programs and IPv6 built in (BPF trampolines: Linux 5.5+ on x86-64)"},
+		{name: "fexit/inet_csk_get_port", prog: "pt_fx_csk_get_port", kind: tracing, needs: fexitNeeds},
+		{name: "fexit/udp_lib_get_port", prog: "pt_fx_udp_get_port", kind: tracing, needs: fexitNeeds},
+		{name: "fexit/tcp_v4_connect", prog: "pt_fx_tcp_v4_connect", kind: tracing, needs: fexitNeeds},
+		{name: "fexit/tcp_v6_connect", prog: "pt_fx_tcp_v6_connect", kind: tracing, needs: fexitNeeds + " and IPv6 built in"},
 	},
 }
+
+const fexitNeeds = "fexit programs (BPF trampolines: Linux 5.5+ on x86-64, 6.0+ on arm64)"
 
 // kprobe: the precise hooks' work, done by kprobes, where the kernel has no
 // BPF trampolines (arm64 before 6.0, kernels without ftrace direct calls).
 var kprobeTier = tier{
 	name:     "kprobe",
+	needs:    "kprobes on those functions (CONFIG_KPROBES), and lockdown off or integrity",
 	precise:  true,
 	skInHash: true,
-	hooks: kprobeHooks(
-		[2]string{"inet_csk_get_port", "csk_get_port"}, [2]string{"udp_lib_get_port", "udp_get_port"},
-		[2]string{"tcp_v4_connect", "tcp_v4_connect"}, [2]string{"tcp_v6_connect", "tcp_v6_connect"}),
+	hooks:    kprobeHooks("inet_csk_get_port", "udp_lib_get_port", "tcp_v4_connect", "tcp_v6_connect"),
 }
 
-// kprobeHooks puts a kprobe and a kretprobe on each {function, name}, after
-// the shared hooks; their programs are pt_kp_<name> and pt_kr_<name>.
-func kprobeHooks(fns ...[2]string) []hook {
+// kprobeHooks puts a kprobe and a kretprobe on each function, after the
+// shared hooks; their programs are pt_kp_<function> and pt_kr_<function>
+// (KPROBE_PAIR in porttrace.bpf.c).
+func kprobeHooks(fns ...string) []hook {
 	const needs = "kprobes (CONFIG_KPROBES) and BPF read access to kernel memory"
 	hs := []hook{hookState, hookDestroy, hookRelease}
-	for _, f := range fns {
+	for _, fn := range fns {
 		hs = append(hs,
-			hook{name: "kprobe/" + f[0], prog: "pt_kp_" + f[1], kind: kprobe, symbol: f[0], needs: needs},
-			hook{name: "kretprobe/" + f[0], prog: "pt_kr_" + f[1], kind: kretprobe, symbol: f[0], needs: needs})
+			hook{name: "kprobe/" + fn, prog: "pt_kp_" + fn, kind: kprobe, symbol: fn, needs: needs},
+			hook{name: "kretprobe/" + fn, prog: "pt_kr_" + fn, kind: kretprobe, symbol: fn, needs: needs})
 	}
 	return hs
 }
@@ -96,7 +100,8 @@ func kprobeHooks(fns ...[2]string) []hook {
 // portable: only hooks that load where kprobes and BPF trampolines are
 // refused (tracepoints and cgroup socket hooks).
 var portableTier = tier{
-	name: "portable",
+	name:  "portable",
+	needs: "BTF-typed tracepoints, cgroup v2 socket hooks and socket storage (Linux 5.11+)",
 	hooks: []hook{
 		hookState, hookDestroy,
 		{name: "cgroup/sockops", prog: "pt_sockops", kind: cgroup, typ: ebpf.AttachCGroupSockOps, needs: "cgroup sock_ops programs with bpf_skc_to_tcp_sock (Linux 5.9+)"},
@@ -118,7 +123,9 @@ var portableTier = tier{
 }
 
 // Iterators every tier runs: ports held at start, a namespace's sockets.
-var iterProgs = []string{"pt_existing", "pt_list_tcp", "pt_list_udp"}
+var iters = []struct{ prog, name string }{
+	{"pt_existing", "iter/task_file"}, {"pt_list_tcp", "iter/tcp"}, {"pt_list_udp", "iter/udp"},
+}
 
 // Hook tiers, as --hooks names them.
 const (
@@ -177,7 +184,10 @@ func haveTracepoint(name string) bool {
 
 // programs names the BPF programs a tier loads.
 func (tr tier) programs() []string {
-	names := append([]string(nil), iterProgs...)
+	var names []string
+	for _, it := range iters {
+		names = append(names, it.prog)
+	}
 	for _, h := range tr.hooks {
 		names = append(names, h.prog)
 	}

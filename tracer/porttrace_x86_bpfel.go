@@ -14,9 +14,9 @@ import (
 )
 
 type porttraceKpCall struct {
-	_    structs.HostLayout
-	Sk   uint64
-	Snum uint64
+	_   structs.HostLayout
+	Sk  uint64
+	Arg uint64
 }
 
 type porttracePtEvent struct {
@@ -121,56 +121,56 @@ type porttraceSockInfo struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	porttraceMapEvents             = "events"
-	porttraceMapKpCalls            = "kp_calls"
-	porttraceMapLostEvents         = "lost_events"
-	porttraceMapScratch            = "scratch"
-	porttraceMapSockHash           = "sock_hash"
-	porttraceMapSocks              = "socks"
-	porttraceProgPtBind4           = "pt_bind4"
-	porttraceProgPtBind6           = "pt_bind6"
-	porttraceProgPtConnect4        = "pt_connect4"
-	porttraceProgPtConnect6        = "pt_connect6"
-	porttraceProgPtDestroy         = "pt_destroy"
-	porttraceProgPtExisting        = "pt_existing"
-	porttraceProgPtFxCskGetPort    = "pt_fx_csk_get_port"
-	porttraceProgPtFxTcpV4Connect  = "pt_fx_tcp_v4_connect"
-	porttraceProgPtFxTcpV6Connect  = "pt_fx_tcp_v6_connect"
-	porttraceProgPtFxUdpGetPort    = "pt_fx_udp_get_port"
-	porttraceProgPtKpCskGetPort    = "pt_kp_csk_get_port"
-	porttraceProgPtKpTcpV4Connect  = "pt_kp_tcp_v4_connect"
-	porttraceProgPtKpTcpV6Connect  = "pt_kp_tcp_v6_connect"
-	porttraceProgPtKpUdpGetPort    = "pt_kp_udp_get_port"
-	porttraceProgPtKrCskGetPort    = "pt_kr_csk_get_port"
-	porttraceProgPtKrTcpV4Connect  = "pt_kr_tcp_v4_connect"
-	porttraceProgPtKrTcpV6Connect  = "pt_kr_tcp_v6_connect"
-	porttraceProgPtKrUdpGetPort    = "pt_kr_udp_get_port"
-	porttraceProgPtListTcp         = "pt_list_tcp"
-	porttraceProgPtListUdp         = "pt_list_udp"
-	porttraceProgPtPostBind4       = "pt_post_bind4"
-	porttraceProgPtPostBind6       = "pt_post_bind6"
-	porttraceProgPtSend            = "pt_send"
-	porttraceProgPtSendmsg4        = "pt_sendmsg4"
-	porttraceProgPtSendmsg6        = "pt_sendmsg6"
-	porttraceProgPtSockRelease     = "pt_sock_release"
-	porttraceProgPtSockops         = "pt_sockops"
-	porttraceProgPtState           = "pt_state"
-	porttraceVarF_comms            = "f_comms"
-	porttraceVarF_family           = "f_family"
-	porttraceVarF_ncomms           = "f_ncomms"
-	porttraceVarF_npids            = "f_npids"
-	porttraceVarF_pids             = "f_pids"
-	porttraceVarF_ports            = "f_ports"
-	porttraceVarF_portsOn          = "f_ports_on"
-	porttraceVarF_proto            = "f_proto"
-	porttraceVarSkInHash           = "sk_in_hash"
-	porttraceVarTierPrecise        = "tier_precise"
-	porttraceVarUnusedPtEvent      = "unused_pt_event"
-	porttraceVarUnusedPtEventFlags = "unused_pt_event_flags"
-	porttraceVarUnusedPtKind       = "unused_pt_kind"
-	porttraceVarUnusedPtSock       = "unused_pt_sock"
-	porttraceVarUnusedPtVia        = "unused_pt_via"
-	porttraceVarWakeupBytes        = "wakeup_bytes"
+	porttraceMapEvents              = "events"
+	porttraceMapKpCalls             = "kp_calls"
+	porttraceMapLostEvents          = "lost_events"
+	porttraceMapScratch             = "scratch"
+	porttraceMapSockHash            = "sock_hash"
+	porttraceMapSocks               = "socks"
+	porttraceProgPtBind4            = "pt_bind4"
+	porttraceProgPtBind6            = "pt_bind6"
+	porttraceProgPtConnect4         = "pt_connect4"
+	porttraceProgPtConnect6         = "pt_connect6"
+	porttraceProgPtDestroy          = "pt_destroy"
+	porttraceProgPtExisting         = "pt_existing"
+	porttraceProgPtFxCskGetPort     = "pt_fx_csk_get_port"
+	porttraceProgPtFxTcpV4Connect   = "pt_fx_tcp_v4_connect"
+	porttraceProgPtFxTcpV6Connect   = "pt_fx_tcp_v6_connect"
+	porttraceProgPtFxUdpGetPort     = "pt_fx_udp_get_port"
+	porttraceProgPtKpInetCskGetPort = "pt_kp_inet_csk_get_port"
+	porttraceProgPtKpTcpV4Connect   = "pt_kp_tcp_v4_connect"
+	porttraceProgPtKpTcpV6Connect   = "pt_kp_tcp_v6_connect"
+	porttraceProgPtKpUdpLibGetPort  = "pt_kp_udp_lib_get_port"
+	porttraceProgPtKrInetCskGetPort = "pt_kr_inet_csk_get_port"
+	porttraceProgPtKrTcpV4Connect   = "pt_kr_tcp_v4_connect"
+	porttraceProgPtKrTcpV6Connect   = "pt_kr_tcp_v6_connect"
+	porttraceProgPtKrUdpLibGetPort  = "pt_kr_udp_lib_get_port"
+	porttraceProgPtListTcp          = "pt_list_tcp"
+	porttraceProgPtListUdp          = "pt_list_udp"
+	porttraceProgPtPostBind4        = "pt_post_bind4"
+	porttraceProgPtPostBind6        = "pt_post_bind6"
+	porttraceProgPtSend             = "pt_send"
+	porttraceProgPtSendmsg4         = "pt_sendmsg4"
+	porttraceProgPtSendmsg6         = "pt_sendmsg6"
+	porttraceProgPtSockRelease      = "pt_sock_release"
+	porttraceProgPtSockops          = "pt_sockops"
+	porttraceProgPtState            = "pt_state"
+	porttraceVarF_comms             = "f_comms"
+	porttraceVarF_family            = "f_family"
+	porttraceVarF_ncomms            = "f_ncomms"
+	porttraceVarF_npids             = "f_npids"
+	porttraceVarF_pids              = "f_pids"
+	porttraceVarF_ports             = "f_ports"
+	porttraceVarF_portsOn           = "f_ports_on"
+	porttraceVarF_proto             = "f_proto"
+	porttraceVarSkInHash            = "sk_in_hash"
+	porttraceVarTierPrecise         = "tier_precise"
+	porttraceVarUnusedPtEvent       = "unused_pt_event"
+	porttraceVarUnusedPtEventFlags  = "unused_pt_event_flags"
+	porttraceVarUnusedPtKind        = "unused_pt_kind"
+	porttraceVarUnusedPtSock        = "unused_pt_sock"
+	porttraceVarUnusedPtVia         = "unused_pt_via"
+	porttraceVarWakeupBytes         = "wakeup_bytes"
 )
 
 // loadPorttrace returns the embedded CollectionSpec for porttrace.
@@ -215,34 +215,34 @@ type porttraceSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type porttraceProgramSpecs struct {
-	PtBind4          *ebpf.ProgramSpec `ebpf:"pt_bind4"`
-	PtBind6          *ebpf.ProgramSpec `ebpf:"pt_bind6"`
-	PtConnect4       *ebpf.ProgramSpec `ebpf:"pt_connect4"`
-	PtConnect6       *ebpf.ProgramSpec `ebpf:"pt_connect6"`
-	PtDestroy        *ebpf.ProgramSpec `ebpf:"pt_destroy"`
-	PtExisting       *ebpf.ProgramSpec `ebpf:"pt_existing"`
-	PtFxCskGetPort   *ebpf.ProgramSpec `ebpf:"pt_fx_csk_get_port"`
-	PtFxTcpV4Connect *ebpf.ProgramSpec `ebpf:"pt_fx_tcp_v4_connect"`
-	PtFxTcpV6Connect *ebpf.ProgramSpec `ebpf:"pt_fx_tcp_v6_connect"`
-	PtFxUdpGetPort   *ebpf.ProgramSpec `ebpf:"pt_fx_udp_get_port"`
-	PtKpCskGetPort   *ebpf.ProgramSpec `ebpf:"pt_kp_csk_get_port"`
-	PtKpTcpV4Connect *ebpf.ProgramSpec `ebpf:"pt_kp_tcp_v4_connect"`
-	PtKpTcpV6Connect *ebpf.ProgramSpec `ebpf:"pt_kp_tcp_v6_connect"`
-	PtKpUdpGetPort   *ebpf.ProgramSpec `ebpf:"pt_kp_udp_get_port"`
-	PtKrCskGetPort   *ebpf.ProgramSpec `ebpf:"pt_kr_csk_get_port"`
-	PtKrTcpV4Connect *ebpf.ProgramSpec `ebpf:"pt_kr_tcp_v4_connect"`
-	PtKrTcpV6Connect *ebpf.ProgramSpec `ebpf:"pt_kr_tcp_v6_connect"`
-	PtKrUdpGetPort   *ebpf.ProgramSpec `ebpf:"pt_kr_udp_get_port"`
-	PtListTcp        *ebpf.ProgramSpec `ebpf:"pt_list_tcp"`
-	PtListUdp        *ebpf.ProgramSpec `ebpf:"pt_list_udp"`
-	PtPostBind4      *ebpf.ProgramSpec `ebpf:"pt_post_bind4"`
-	PtPostBind6      *ebpf.ProgramSpec `ebpf:"pt_post_bind6"`
-	PtSend           *ebpf.ProgramSpec `ebpf:"pt_send"`
-	PtSendmsg4       *ebpf.ProgramSpec `ebpf:"pt_sendmsg4"`
-	PtSendmsg6       *ebpf.ProgramSpec `ebpf:"pt_sendmsg6"`
-	PtSockRelease    *ebpf.ProgramSpec `ebpf:"pt_sock_release"`
-	PtSockops        *ebpf.ProgramSpec `ebpf:"pt_sockops"`
-	PtState          *ebpf.ProgramSpec `ebpf:"pt_state"`
+	PtBind4            *ebpf.ProgramSpec `ebpf:"pt_bind4"`
+	PtBind6            *ebpf.ProgramSpec `ebpf:"pt_bind6"`
+	PtConnect4         *ebpf.ProgramSpec `ebpf:"pt_connect4"`
+	PtConnect6         *ebpf.ProgramSpec `ebpf:"pt_connect6"`
+	PtDestroy          *ebpf.ProgramSpec `ebpf:"pt_destroy"`
+	PtExisting         *ebpf.ProgramSpec `ebpf:"pt_existing"`
+	PtFxCskGetPort     *ebpf.ProgramSpec `ebpf:"pt_fx_csk_get_port"`
+	PtFxTcpV4Connect   *ebpf.ProgramSpec `ebpf:"pt_fx_tcp_v4_connect"`
+	PtFxTcpV6Connect   *ebpf.ProgramSpec `ebpf:"pt_fx_tcp_v6_connect"`
+	PtFxUdpGetPort     *ebpf.ProgramSpec `ebpf:"pt_fx_udp_get_port"`
+	PtKpInetCskGetPort *ebpf.ProgramSpec `ebpf:"pt_kp_inet_csk_get_port"`
+	PtKpTcpV4Connect   *ebpf.ProgramSpec `ebpf:"pt_kp_tcp_v4_connect"`
+	PtKpTcpV6Connect   *ebpf.ProgramSpec `ebpf:"pt_kp_tcp_v6_connect"`
+	PtKpUdpLibGetPort  *ebpf.ProgramSpec `ebpf:"pt_kp_udp_lib_get_port"`
+	PtKrInetCskGetPort *ebpf.ProgramSpec `ebpf:"pt_kr_inet_csk_get_port"`
+	PtKrTcpV4Connect   *ebpf.ProgramSpec `ebpf:"pt_kr_tcp_v4_connect"`
+	PtKrTcpV6Connect   *ebpf.ProgramSpec `ebpf:"pt_kr_tcp_v6_connect"`
+	PtKrUdpLibGetPort  *ebpf.ProgramSpec `ebpf:"pt_kr_udp_lib_get_port"`
+	PtListTcp          *ebpf.ProgramSpec `ebpf:"pt_list_tcp"`
+	PtListUdp          *ebpf.ProgramSpec `ebpf:"pt_list_udp"`
+	PtPostBind4        *ebpf.ProgramSpec `ebpf:"pt_post_bind4"`
+	PtPostBind6        *ebpf.ProgramSpec `ebpf:"pt_post_bind6"`
+	PtSend             *ebpf.ProgramSpec `ebpf:"pt_send"`
+	PtSendmsg4         *ebpf.ProgramSpec `ebpf:"pt_sendmsg4"`
+	PtSendmsg6         *ebpf.ProgramSpec `ebpf:"pt_sendmsg6"`
+	PtSockRelease      *ebpf.ProgramSpec `ebpf:"pt_sock_release"`
+	PtSockops          *ebpf.ProgramSpec `ebpf:"pt_sockops"`
+	PtState            *ebpf.ProgramSpec `ebpf:"pt_state"`
 }
 
 // porttraceMapSpecs contains maps before they are loaded into the kernel.
@@ -344,34 +344,34 @@ type porttraceVariables struct {
 //
 // It can be passed to loadPorttraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type porttracePrograms struct {
-	PtBind4          *ebpf.Program `ebpf:"pt_bind4"`
-	PtBind6          *ebpf.Program `ebpf:"pt_bind6"`
-	PtConnect4       *ebpf.Program `ebpf:"pt_connect4"`
-	PtConnect6       *ebpf.Program `ebpf:"pt_connect6"`
-	PtDestroy        *ebpf.Program `ebpf:"pt_destroy"`
-	PtExisting       *ebpf.Program `ebpf:"pt_existing"`
-	PtFxCskGetPort   *ebpf.Program `ebpf:"pt_fx_csk_get_port"`
-	PtFxTcpV4Connect *ebpf.Program `ebpf:"pt_fx_tcp_v4_connect"`
-	PtFxTcpV6Connect *ebpf.Program `ebpf:"pt_fx_tcp_v6_connect"`
-	PtFxUdpGetPort   *ebpf.Program `ebpf:"pt_fx_udp_get_port"`
-	PtKpCskGetPort   *ebpf.Program `ebpf:"pt_kp_csk_get_port"`
-	PtKpTcpV4Connect *ebpf.Program `ebpf:"pt_kp_tcp_v4_connect"`
-	PtKpTcpV6Connect *ebpf.Program `ebpf:"pt_kp_tcp_v6_connect"`
-	PtKpUdpGetPort   *ebpf.Program `ebpf:"pt_kp_udp_get_port"`
-	PtKrCskGetPort   *ebpf.Program `ebpf:"pt_kr_csk_get_port"`
-	PtKrTcpV4Connect *ebpf.Program `ebpf:"pt_kr_tcp_v4_connect"`
-	PtKrTcpV6Connect *ebpf.Program `ebpf:"pt_kr_tcp_v6_connect"`
-	PtKrUdpGetPort   *ebpf.Program `ebpf:"pt_kr_udp_get_port"`
-	PtListTcp        *ebpf.Program `ebpf:"pt_list_tcp"`
-	PtListUdp        *ebpf.Program `ebpf:"pt_list_udp"`
-	PtPostBind4      *ebpf.Program `ebpf:"pt_post_bind4"`
-	PtPostBind6      *ebpf.Program `ebpf:"pt_post_bind6"`
-	PtSend           *ebpf.Program `ebpf:"pt_send"`
-	PtSendmsg4       *ebpf.Program `ebpf:"pt_sendmsg4"`
-	PtSendmsg6       *ebpf.Program `ebpf:"pt_sendmsg6"`
-	PtSockRelease    *ebpf.Program `ebpf:"pt_sock_release"`
-	PtSockops        *ebpf.Program `ebpf:"pt_sockops"`
-	PtState          *ebpf.Program `ebpf:"pt_state"`
+	PtBind4            *ebpf.Program `ebpf:"pt_bind4"`
+	PtBind6            *ebpf.Program `ebpf:"pt_bind6"`
+	PtConnect4         *ebpf.Program `ebpf:"pt_connect4"`
+	PtConnect6         *ebpf.Program `ebpf:"pt_connect6"`
+	PtDestroy          *ebpf.Program `ebpf:"pt_destroy"`
+	PtExisting         *ebpf.Program `ebpf:"pt_existing"`
+	PtFxCskGetPort     *ebpf.Program `ebpf:"pt_fx_csk_get_port"`
+	PtFxTcpV4Connect   *ebpf.Program `ebpf:"pt_fx_tcp_v4_connect"`
+	PtFxTcpV6Connect   *ebpf.Program `ebpf:"pt_fx_tcp_v6_connect"`
+	PtFxUdpGetPort     *ebpf.Program `ebpf:"pt_fx_udp_get_port"`
+	PtKpInetCskGetPort *ebpf.Program `ebpf:"pt_kp_inet_csk_get_port"`
+	PtKpTcpV4Connect   *ebpf.Program `ebpf:"pt_kp_tcp_v4_connect"`
+	PtKpTcpV6Connect   *ebpf.Program `ebpf:"pt_kp_tcp_v6_connect"`
+	PtKpUdpLibGetPort  *ebpf.Program `ebpf:"pt_kp_udp_lib_get_port"`
+	PtKrInetCskGetPort *ebpf.Program `ebpf:"pt_kr_inet_csk_get_port"`
+	PtKrTcpV4Connect   *ebpf.Program `ebpf:"pt_kr_tcp_v4_connect"`
+	PtKrTcpV6Connect   *ebpf.Program `ebpf:"pt_kr_tcp_v6_connect"`
+	PtKrUdpLibGetPort  *ebpf.Program `ebpf:"pt_kr_udp_lib_get_port"`
+	PtListTcp          *ebpf.Program `ebpf:"pt_list_tcp"`
+	PtListUdp          *ebpf.Program `ebpf:"pt_list_udp"`
+	PtPostBind4        *ebpf.Program `ebpf:"pt_post_bind4"`
+	PtPostBind6        *ebpf.Program `ebpf:"pt_post_bind6"`
+	PtSend             *ebpf.Program `ebpf:"pt_send"`
+	PtSendmsg4         *ebpf.Program `ebpf:"pt_sendmsg4"`
+	PtSendmsg6         *ebpf.Program `ebpf:"pt_sendmsg6"`
+	PtSockRelease      *ebpf.Program `ebpf:"pt_sock_release"`
+	PtSockops          *ebpf.Program `ebpf:"pt_sockops"`
+	PtState            *ebpf.Program `ebpf:"pt_state"`
 }
 
 func (p *porttracePrograms) Close() error {
@@ -386,14 +386,14 @@ func (p *porttracePrograms) Close() error {
 		p.PtFxTcpV4Connect,
 		p.PtFxTcpV6Connect,
 		p.PtFxUdpGetPort,
-		p.PtKpCskGetPort,
+		p.PtKpInetCskGetPort,
 		p.PtKpTcpV4Connect,
 		p.PtKpTcpV6Connect,
-		p.PtKpUdpGetPort,
-		p.PtKrCskGetPort,
+		p.PtKpUdpLibGetPort,
+		p.PtKrInetCskGetPort,
 		p.PtKrTcpV4Connect,
 		p.PtKrTcpV6Connect,
-		p.PtKrUdpGetPort,
+		p.PtKrUdpLibGetPort,
 		p.PtListTcp,
 		p.PtListUdp,
 		p.PtPostBind4,
