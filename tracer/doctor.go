@@ -116,9 +116,9 @@ func Doctor() (_ []Check, use string) {
 			}
 			if !itersRun {
 				itersRun = true
-				for _, name := range []string{"pt_existing", "pt_list_tcp", "pt_list_udp"} {
-					_, err := readIter(t.coll.Programs[name], name)
-					add(Check{Name: "hook " + iterName[name], OK: err == nil, Needed: true, Detail: detail(err, "ran once"), Fix: "needs Linux 5.11 or later with BTF"})
+				for _, it := range iters {
+					_, err := readIter(t.coll.Programs[it.prog], it.name)
+					add(Check{Name: "hook " + it.name, OK: err == nil, Needed: true, Detail: detail(err, "ran once"), Fix: "needs Linux 5.11 or later with BTF"})
 				}
 			}
 			t.Close()
@@ -137,7 +137,7 @@ func Doctor() (_ []Check, use string) {
 			d = works[0] + " (the other tiers are refused: see their hooks above)"
 		}
 		add(Check{Name: "hook tier", OK: len(works) > 0, Needed: true, Detail: d,
-			Fix: "precise needs " + tierNeeds(preciseTier) + "; kprobe needs " + tierNeeds(kprobeTier) + "; portable needs " + tierNeeds(portableTier)})
+			Fix: "precise needs " + preciseTier.needs + "; kprobe needs " + kprobeTier.needs + "; portable needs " + portableTier.needs})
 	}
 	return cs, use
 }
@@ -202,17 +202,4 @@ func unwrapTier(err error) error {
 		return te.err
 	}
 	return err
-}
-
-var iterName = map[string]string{"pt_existing": "iter/task_file", "pt_list_tcp": "iter/tcp", "pt_list_udp": "iter/udp"}
-
-// tierNeeds says in a few words what a kernel must offer for a tier.
-func tierNeeds(tr tier) string {
-	switch tr.name {
-	case preciseTier.name:
-		return "BPF trampolines (fexit) on inet_csk_get_port, udp_lib_get_port and tcp_v4/v6_connect, and lockdown off or integrity"
-	case kprobeTier.name:
-		return "kprobes on those functions (CONFIG_KPROBES), and lockdown off or integrity"
-	}
-	return "BTF-typed tracepoints, cgroup v2 socket hooks and socket storage (Linux 5.11+)"
 }

@@ -29,14 +29,14 @@ type Options struct {
 	// SkipHooks leaves out hooks whose name starts with one of these, to
 	// measure what each costs. What they alone see is then missed.
 	SkipHooks []string
-	// Hooks picks the hook tier: HooksAuto (""), HooksPrecise or
-	// HooksPortable.
+	// Hooks picks the hook tier: HooksAuto (""), HooksPrecise, HooksKprobe
+	// or HooksPortable.
 	Hooks string
 }
 
 // ErrKernelTooOld is wrapped by errors from kernels that offer no tier of
 // hooks porttrace has.
-var ErrKernelTooOld = errors.New("this kernel offers none of porttrace's hook tiers: the precise hooks need BPF trampolines (fexit), the portable ones Linux 6.5 or later")
+var ErrKernelTooOld = errors.New("this kernel offers none of porttrace's hook tiers: the precise hooks need BPF trampolines (fexit), the kprobe ones kprobes, the portable ones BTF-typed tracepoints and cgroup socket hooks (Linux 5.15 or later)")
 
 // ErrClosed is returned by Read once the tracer is closed.
 var ErrClosed = errors.New("tracer closed")
