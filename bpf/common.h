@@ -27,6 +27,7 @@
 #define SI_RELEASED (1 << 3)    /* the last fd is gone (cgroup/sock_release) */
 #define SI_BIND_REQ (1 << 4)    /* bind() asked, post_bind has not answered yet */
 #define SI_UDP_CONNECT (1 << 5) /* connect() on an unbound UDP socket, outcome unseen */
+#define SI_COUNTED (1 << 6)     /* counted in ns_held until its port goes back */
 
 /* What porttrace remembers about one socket, kept on the socket itself so it
  * is freed with it and a reused struct sock never inherits stale state. */
@@ -46,13 +47,18 @@ struct sock_info {
 	__u16 family;
 	__u16 range_lo;
 	__u16 range_hi;
+	__u16 ns_lo;      /* the namespace's range, before IP_LOCAL_PORT_RANGE */
+	__u16 ns_hi;
 	__u8 flags;
 	__u8 via;
 	__u8 ephemeral;
 	__u8 proto;
 	__u8 ev_flags;
 	__u8 pad;
+	__u16 last_port; /* the last port porttrace recorded for the socket */
+	__u16 pad2[3];
 	char comm[16];
+	char thread[16];
 };
 
 struct {
@@ -86,6 +92,22 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } lost_events SEC(".maps");
+
+/* Sockets holding a port of their namespace's ephemeral range, per
+ * namespace and protocol, kept as ports are taken and given back: how full
+ * a range is at any moment, read by a failing call and by the loader. */
+struct ns_key {
+	__u32 netns;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct ns_key);
+	__type(value, __s64);
+} ns_held SEC(".maps");
 
 /* Filters, fixed at load time so the verifier prunes what is unused. */
 const volatile __u8 f_ports_on = 0;
@@ -127,7 +149,8 @@ static __always_inline bool comm_eq(const char *a, const volatile char *b)
 	return true;
 }
 
-/* Everything but the port: pid, comm, protocol, family. */
+/* Everything but the port: pid, comm, protocol, family. A command name
+ * matches the process's name or the calling thread's. */
 static __always_inline bool who_wanted(const struct sock_info *si)
 {
 	if (f_proto && si->proto != f_proto)
@@ -152,7 +175,7 @@ static __always_inline bool who_wanted(const struct sock_info *si)
 		for (int i = 0; i < 8; i++) {
 			if (i >= f_ncomms)
 				break;
-			if (comm_eq(si->comm, f_comms[i])) {
+			if (comm_eq(si->comm, f_comms[i]) || comm_eq(si->thread, f_comms[i])) {
 				ok = true;
 				break;
 			}
@@ -176,6 +199,9 @@ static __always_inline void count_lost(void)
 		(*c)++;
 }
 
+/* The caller: its process (pid, and the name ps and ss show: the thread
+ * group leader's) and the calling thread (tid, and its own name, which a
+ * program may set per thread: dig's isc-net-0000, a JVM's workers). */
 static __always_inline void owner_from_current(struct sock_info *si)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -183,7 +209,10 @@ static __always_inline void owner_from_current(struct sock_info *si)
 	si->tid = (__u32)id;
 	si->uid = (__u32)bpf_get_current_uid_gid();
 	si->cgroup = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(si->comm, sizeof(si->comm));
+	bpf_get_current_comm(si->thread, sizeof(si->thread));
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (BPF_CORE_READ_STR_INTO(&si->comm, task, group_leader, comm) <= 0)
+		__builtin_memcpy(si->comm, si->thread, sizeof(si->comm));
 }
 
 /* ip_local_port_range of a namespace: a packed u32 since 6.3, int[2] behind
@@ -216,6 +245,8 @@ static __always_inline void net_info(struct net *net, struct sock_info *si)
 		si->range_lo = r & 0xffff;
 		si->range_hi = r >> 16;
 	}
+	si->ns_lo = si->range_lo;
+	si->ns_hi = si->range_hi;
 }
 
 struct inet_sock___lohi {
@@ -341,10 +372,9 @@ static __always_inline void local_addr_from_sk(struct sock *sk, struct sock_info
 	}
 }
 
-/* Addresses and ports of a full socket. */
-static __always_inline void addrs_from_sk(struct sock *sk, struct sock_info *si)
+/* The remote address and port of a socket (si->family set). */
+static __always_inline void remote_from_sk(struct sock *sk, struct sock_info *si)
 {
-	si->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	si->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (si->family == AF_INET6) {
 		BPF_CORE_READ_INTO(&si->raddr, sk, __sk_common.skc_v6_daddr);
@@ -352,7 +382,22 @@ static __always_inline void addrs_from_sk(struct sock *sk, struct sock_info *si)
 		__u32 r4 = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 		__builtin_memcpy(si->raddr, &r4, 4);
 	}
+}
+
+/* Addresses and ports of a full socket. */
+static __always_inline void addrs_from_sk(struct sock *sk, struct sock_info *si)
+{
+	si->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	remote_from_sk(sk, si);
 	local_addr_from_sk(sk, si);
+}
+
+/* A port taken by bind() and connected later (curl --local-port, dig, a
+ * proxy's bind-then-connect): the hold ends with the remote it had. */
+static __always_inline void remote_if_unknown(struct sock *sk, struct sock_info *si)
+{
+	if (!si->rport && BPF_CORE_READ(sk, __sk_common.skc_dport))
+		remote_from_sk(sk, si);
 }
 
 static __always_inline void sockaddr_into(struct sock_info *si, __u32 family,
@@ -368,6 +413,57 @@ static __always_inline void sockaddr_into(struct sock_info *si, __u32 family,
 	}
 	if (remote)
 		si->rport = bpf_ntohs(port_be);
+}
+
+/* Counting follows every port, so it is off under a port filter, whose
+ * point is to leave the other ports alone. */
+static __always_inline __s64 *ns_count(const struct sock_info *si, bool create)
+{
+	struct ns_key k = {.netns = si->netns, .proto = si->proto};
+	__s64 *v = bpf_map_lookup_elem(&ns_held, &k);
+	if (v || !create)
+		return v;
+	__s64 zero = 0;
+	bpf_map_update_elem(&ns_held, &k, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&ns_held, &k);
+}
+
+/* The socket took si->port: count it if the port is of its range. */
+static __always_inline void hold_count(struct sock_info *si)
+{
+	if (f_ports_on || (si->flags & SI_COUNTED) || !si->netns)
+		return;
+	if (!si->ns_lo || si->port < si->ns_lo || si->port > si->ns_hi)
+		return;
+	__s64 *v = ns_count(si, true);
+	if (!v)
+		return;
+	__sync_fetch_and_add(v, 1);
+	si->flags |= SI_COUNTED;
+}
+
+/* The socket's port went back: no longer counted, nothing owed. */
+static __always_inline void hold_end(struct sock_info *si)
+{
+	if (si->flags & SI_COUNTED) {
+		__s64 *v = ns_count(si, false);
+		if (v)
+			__sync_fetch_and_add(v, -1);
+	}
+	si->flags &= ~(SI_TRACKED | SI_HAS_PORT | SI_COUNTED);
+}
+
+/* Sockets holding ports of the failing call's range as it failed; -1 where
+ * that is not known: counting is off, the call was seen late, or the
+ * socket's own IP_LOCAL_PORT_RANGE narrows the range. */
+static __always_inline __s32 held_at_call(const struct sock_info *si)
+{
+	if (f_ports_on || (si->ev_flags & PT_EV_DEFERRED))
+		return -1;
+	if (si->range_lo != si->ns_lo || si->range_hi != si->ns_hi)
+		return -1;
+	__s64 *v = ns_count(si, false);
+	return v ? (__s32)*v : 0;
 }
 
 /* Fill an event from what the socket's record says. */
@@ -395,6 +491,8 @@ static __always_inline void event_fill(struct pt_event *e, __u8 kind, const stru
 	e->range_lo = si->range_lo;
 	e->range_hi = si->range_hi;
 	__builtin_memcpy(e->comm, si->comm, 16);
+	__builtin_memcpy(e->thread, si->thread, 16);
+	e->held_at_call = kind == PT_KIND_FAIL ? held_at_call(si) : 0;
 	e->search_ns = (kind == PT_KIND_ALLOC && si->via == PT_VIA_CONNECT && si->proto == IPPROTO_TCP && si->connect_ns)
 			       ? si->alloc_ns - si->connect_ns : 0;
 }
@@ -425,11 +523,13 @@ static __always_inline void emit(__u8 kind, const struct sock_info *si, __u8 sta
 static __always_inline void alloc_commit_at(struct sock_info *si, __u16 port, __u8 via, bool ephemeral, __u64 ts)
 {
 	si->port = port;
+	si->last_port = port;
 	si->via = via;
 	si->ephemeral = ephemeral;
 	si->alloc_ns = ts ? ts : bpf_ktime_get_ns();
 	si->flags |= SI_HAS_PORT;
 	si->flags &= ~SI_TRACKED;
+	hold_count(si);
 	bool wanted = ephemeral ? port_wanted(port) : (f_ports_on ? port_wanted(port) : in_range(si, port));
 	if (!wanted || !who_wanted(si))
 		return;

@@ -176,9 +176,11 @@ int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 	__u8 locks = BPF_CORE_READ_BITFIELD(sk, sk_userlocks);
 	if ((locks & SOCK_BINDPORT_LOCK) && !(si->flags & SI_RELEASED))
 		return 0;
-	if (si->flags & SI_TRACKED)
+	if (si->flags & SI_TRACKED) {
+		remote_if_unknown(sk, si);
 		emit(PT_KIND_RELEASE, si, left_state(sk, oldstate), 0);
-	si->flags &= ~(SI_TRACKED | SI_HAS_PORT);
+	}
+	hold_end(si);
 	return 0;
 }
 
@@ -192,9 +194,11 @@ int BPF_PROG(pt_destroy, struct sock *sk)
 	struct sock_info *si = si_get(sk, false);
 	if (!si)
 		return 0;
-	if (si->flags & SI_TRACKED)
+	if (si->flags & SI_TRACKED) {
+		remote_if_unknown(sk, si);
 		emit(PT_KIND_RELEASE, si, TCP_CLOSE, 0);
-	si->flags &= ~(SI_TRACKED | SI_HAS_PORT);
+	}
+	hold_end(si);
 	si_forget(sk);
 	return 0;
 }
@@ -209,6 +213,24 @@ static __always_inline void user_ip6(struct bpf_sock_addr *ctx, __u32 *ip6)
 	ip6[1] = ctx->user_ip6[1];
 	ip6[2] = ctx->user_ip6[2];
 	ip6[3] = ctx->user_ip6[3];
+}
+
+/* IP_BIND_ADDRESS_NO_PORT (nginx proxy_bind, haproxy source, envoy's
+ * upstream bind): bind() to port 0 takes no port, connect() picks it, and
+ * no post_bind runs. A flag bit since Linux 6.6, a bitfield before. */
+struct inet_sock___pre66 {
+	__u8 bind_address_no_port : 1;
+} __attribute__((preserve_access_index));
+
+static __always_inline bool bind_no_port(struct sock *sk)
+{
+	struct inet_sock___pre66 *old = (void *)sk;
+	if (bpf_core_field_exists(old->bind_address_no_port))
+		return BPF_CORE_READ_BITFIELD_PROBED(old, bind_address_no_port);
+	/* INET_FLAGS_BIND_ADDRESS_NO_PORT: 18 since the flags were made (6.6);
+	 * an anonymous enum, so CO-RE cannot look it up by name. */
+	unsigned long fl = BPF_CORE_READ((struct inet_sock *)sk, inet_flags);
+	return (fl >> 18) & 1;
 }
 
 /* A bind() that post_bind never answered did not get its port. */
@@ -234,6 +256,9 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, bool v6)
 	__u16 req = bpf_ntohs(ctx->user_port);
 	if (req && req < 1024)
 		return 1; /* privileged ports fail for want of rights as often as of ports */
+	struct sock *s = sk_addr(sk);
+	if (!req && bind_no_port(s))
+		return 1; /* no port at bind: connect() picks it, and says so */
 	owner_from_current(si);
 	si->family = sk->family;
 	si->proto = sk->protocol;
@@ -246,7 +271,7 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, bool v6)
 	if (v6)
 		user_ip6(ctx, ip6);
 	sockaddr_into(si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->user_ip4, ip6, 0, false);
-	net_info_sk(sk_addr(sk), si);
+	net_info_sk(s, si);
 	si->alloc_ns = bpf_ktime_get_ns();
 	si->flags |= SI_BIND_REQ;
 	return 1;
@@ -279,8 +304,10 @@ static __always_inline int on_post_bind(struct bpf_sock *ctx, bool v6)
 	if (f_ports_on && !port_wanted(port)) {
 		/* Not followed: only answer the bind request, if one was seen. */
 		si = bpf_sk_storage_get(&socks, ctx, 0, 0);
-		if (si)
+		if (si) {
 			si->flags = (si->flags & ~SI_BIND_REQ) | SI_HAS_PORT;
+			si->port = port;
+		}
 		return 1;
 	}
 	si = bpf_sk_storage_get(&socks, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
@@ -342,6 +369,42 @@ static __always_inline void udp_connect_commit(struct sock *sk, struct sock_info
 	si->ev_flags = 0;
 }
 
+/* The socket no longer holds the port porttrace recorded: a UDP
+ * connect(AF_UNSPEC) gave it back, and no hook of this tier ran then. The
+ * release is stamped when it is noticed, and says so. */
+static __always_inline void release_dropped(struct sock_info *si)
+{
+	if (si->flags & SI_TRACKED) {
+		si->ev_flags = PT_EV_DROPPED;
+		emit(PT_KIND_RELEASE, si, 0, 0);
+		si->ev_flags = 0;
+	}
+	hold_end(si);
+}
+
+/* udp_lib_unhash() zeroes a UDP socket's port but leaves udp_port_hash
+ * (skc_u16hashes[0]) as it was: the port a connect(AF_UNSPEC) gave back. */
+static __always_inline __u16 udp_last_port(struct sock *sk)
+{
+	__u16 p = 0;
+	bpf_core_read(&p, sizeof(p), &sk->__sk_common.skc_u16hashes[0]);
+	return p;
+}
+
+/* The last connect() of an unbound UDP socket left it without a port: it
+ * found none (EAGAIN), or found one that a connect(AF_UNSPEC) has given
+ * back since (glibc's getaddrinfo probes candidates that way). */
+static __always_inline void udp_connect_unbound(struct sock *sk, struct sock_info *si)
+{
+	__u16 last = udp_last_port(sk);
+	if (!last || last == si->last_port) {
+		udp_connect_failed(si);
+		return;
+	}
+	udp_connect_commit(sk, si, last);
+	release_dropped(si);
+}
+
 static __always_inline int on_connect(struct bpf_sock_addr *ctx, bool v6)
 {
 	struct bpf_sock *sk = ctx->sk;
@@ -350,8 +413,11 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, bool v6)
 	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!si)
 		return 1;
+	struct sock *s = sk_addr(sk);
+	if (si->flags & SI_HAS_PORT)
+		release_dropped(si); /* unbound again: connect(AF_UNSPEC) */
 	if (si->flags & SI_UDP_CONNECT)
-		udp_connect_failed(si); /* still unbound after the last connect() */
+		udp_connect_unbound(s, si);
 	owner_from_current(si);
 	si->proto = IPPROTO_UDP;
 	si->family = sk->family;
@@ -362,7 +428,7 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, bool v6)
 		user_ip6(ctx, rip6);
 	__builtin_memset(si->laddr, 0, 16);
 	sockaddr_into(si, v6 ? AF_INET6 : AF_INET, v6 ? 0 : ctx->user_ip4, rip6, ctx->user_port, true);
-	net_info_sk(sk_addr(sk), si);
+	net_info_sk(s, si);
 	si->alloc_ns = bpf_ktime_get_ns();
 	si->flags |= SI_UDP_CONNECT;
 	return 1;
@@ -450,9 +516,12 @@ int BPF_PROG(pt_send, struct sock *sk, int ret, int flags)
 	if (BPF_CORE_READ_BITFIELD(sk, sk_userlocks) & SOCK_BINDPORT_LOCK)
 		return 0;
 	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, 0);
-	if (si && (si->flags & SI_HAS_PORT))
-		return 0; /* a socket whose port we know */
 	__u16 port = sk->__sk_common.skc_num;
+	if (si && (si->flags & SI_HAS_PORT)) {
+		if (port == si->port)
+			return 0; /* a socket whose port we know */
+		release_dropped(si);
+	}
 	if (!port) {
 		if (ret != -EAGAIN)
 			return 0;
@@ -492,9 +561,12 @@ static __always_inline int on_sendmsg(struct bpf_sock_addr *ctx, bool v6)
 	if (!bsk || bsk->protocol != IPPROTO_UDP)
 		return 1;
 	struct sock_info *si = bpf_sk_storage_get(&socks, bsk, 0, 0);
-	if (si && (si->flags & SI_HAS_PORT))
-		return 1;
 	__u16 port = bsk->src_port;
+	if (si && (si->flags & SI_HAS_PORT)) {
+		if (port == si->port)
+			return 1;
+		release_dropped(si);
+	}
 	if (!port || !port_wanted(port))
 		return 1;
 	if (!si)
@@ -615,6 +687,18 @@ static __always_inline void on_tcp_connect(struct sock *sk, int ret)
 	alloc_from_sk(sk, si, port, IPPROTO_TCP, PT_VIA_CONNECT, true);
 }
 
+/* connect(AF_UNSPEC) on a UDP socket gives its port back, unless bind()
+ * chose it: a release, live. */
+static __always_inline void on_udp_disconnect(struct sock *sk)
+{
+	struct sock_info *si = si_get(sk, false);
+	if (!si || !(si->flags & SI_HAS_PORT) || BPF_CORE_READ(sk, __sk_common.skc_num))
+		return;
+	if (si->flags & SI_TRACKED)
+		emit(PT_KIND_RELEASE, si, 0, 0);
+	hold_end(si);
+}
+
 SEC("fexit/inet_csk_get_port")
 int BPF_PROG(pt_fx_csk_get_port, struct sock *sk, unsigned short snum, int ret)
 {
@@ -640,6 +724,13 @@ SEC("fexit/tcp_v6_connect")
 int BPF_PROG(pt_fx_tcp_v6_connect, struct sock *sk, struct sockaddr *uaddr, int addr_len, int ret)
 {
 	on_tcp_connect(sk, ret);
+	return 0;
+}
+
+SEC("fexit/udp_disconnect")
+int BPF_PROG(pt_fx_udp_disconnect, struct sock *sk, int flags, int ret)
+{
+	on_udp_disconnect(sk);
 	return 0;
 }
 
@@ -712,6 +803,7 @@ KPROBE_PAIR(inet_csk_get_port, 1, on_csk_get_port(sk, arg, ret))
 KPROBE_PAIR(udp_lib_get_port, 2, on_udp_get_port(sk, arg, ret))
 KPROBE_PAIR(tcp_v4_connect, 3, on_tcp_connect(sk, ret))
 KPROBE_PAIR(tcp_v6_connect, 4, on_tcp_connect(sk, ret))
+KPROBE_PAIR(udp_disconnect, 5, on_udp_disconnect(sk))
 
 /* ---- release ---- */
 
@@ -724,22 +816,24 @@ int pt_sock_release(struct bpf_sock *ctx)
 	si->flags |= SI_RELEASED;
 	if (si->flags & SI_BIND_REQ)
 		bind_failed(si);
+	/* The context hides the port here: read it from the socket. */
+	struct sock *sk = (struct sock *)ctx;
+	__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
 	if (si->flags & SI_UDP_CONNECT) {
-		/* The context hides the port here: read it from the socket. */
-		struct sock *sk = (struct sock *)ctx;
-		__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
-		if (!port) {
-			udp_connect_failed(si);
-			return 1;
-		}
-		/* connected, never sent on: the allocation shows only now */
-		udp_connect_commit(sk, si, port);
+		if (port)
+			udp_connect_commit(sk, si, port); /* connected, never sent on */
+		else
+			udp_connect_unbound(sk, si);
 	}
 	if (ctx->protocol != IPPROTO_UDP)
 		return 1; /* TCP: the ->CLOSE state change ends the hold */
-	if (si->flags & SI_TRACKED)
+	if ((si->flags & SI_HAS_PORT) && !port) {
+		release_dropped(si);
+	} else if (si->flags & SI_TRACKED) {
+		remote_if_unknown(sk, si);
 		emit(PT_KIND_RELEASE, si, 0, 0);
-	si->flags &= ~(SI_TRACKED | SI_HAS_PORT);
+	}
+	hold_end(si);
 	si_forget(ctx);
 	return 1;
 }
@@ -777,7 +871,8 @@ int pt_existing(struct bpf_iter__task_file *ctx)
 	si->tid = task->pid;
 	si->uid = BPF_CORE_READ(task, cred, uid.val);
 	si->cgroup = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
-	BPF_CORE_READ_STR_INTO(&si->comm, task, comm);
+	BPF_CORE_READ_STR_INTO(&si->comm, task, group_leader, comm);
+	BPF_CORE_READ_STR_INTO(&si->thread, task, comm);
 	si->proto = proto;
 	si->ev_flags = 0;
 	addrs_from_sk(sk, si);
@@ -789,6 +884,7 @@ int pt_existing(struct bpf_iter__task_file *ctx)
 	bool wanted = f_ports_on ? port_wanted(port) : si->ephemeral;
 	if (!wanted || !who_wanted(si)) {
 		si->flags |= SI_HAS_PORT;
+		hold_count(si);
 		return 0;
 	}
 
@@ -799,6 +895,7 @@ int pt_existing(struct bpf_iter__task_file *ctx)
 	if (bpf_seq_write(seq, &e, sizeof(e)))
 		return 0;
 	si->flags |= SI_HAS_PORT | SI_TRACKED;
+	hold_count(si);
 	return 0;
 }
 

@@ -27,6 +27,10 @@ enum pt_event_flags {
 	 * runs when it returns, so the event was sent later (at the socket's
 	 * first send, its next call of the same kind, or its release) */
 	PT_EV_DEFERRED = 1,
+	/* release: the port went back before this event: a UDP
+	 * connect(AF_UNSPEC) that no hook of the tier sees; ts_ns is when
+	 * porttrace noticed (the socket's next connect, send or close) */
+	PT_EV_DROPPED = 2,
 };
 
 /* One event on the ring buffer (and, for iter/task_file, in the seq file). */
@@ -52,8 +56,12 @@ struct pt_event {
 	__s32 err;        /* fail: positive errno */
 	__u16 range_lo;   /* the namespace's ip_local_port_range, 0 if unknown */
 	__u16 range_hi;
-	char comm[16];
+	char comm[16];    /* the process's name: its thread group leader's comm */
 	__u64 search_ns;  /* alloc by TCP connect: from CLOSE->SYN_SENT to the port found */
+	char thread[16];  /* the calling thread's own comm */
+	__s32 held_at_call; /* fail: sockets holding ports of the range as the call
+			     * failed, counted by the programs; -1 if unknown */
+	__u32 pad;
 };
 
 /* One socket or TIME_WAIT entry of a namespace, as iter/tcp and iter/udp

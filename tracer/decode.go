@@ -32,7 +32,7 @@ func (t *Tracer) event(b []byte) (Event, error) {
 	if err := decodeRaw(b, &t.raw); err != nil {
 		return Event{}, err
 	}
-	e, err := toEvent(&t.raw, t.offset)
+	e, err := toEvent(&t.raw, t.clock.offset)
 	if err != nil {
 		return Event{}, err
 	}
@@ -68,9 +68,13 @@ func toEvent(raw *porttracePtEvent, monoToWall int64) (Event, error) {
 	e.RemotePort = raw.Rport
 	e.LocalAddr = addrOf(e.Family, raw.Laddr)
 	e.RemoteAddr = addrOf(e.Family, raw.Raddr)
+	if e.RemotePort == 0 && e.RemoteAddr.IsUnspecified() {
+		e.RemoteAddr = netip.Addr{} // no remote: one convention everywhere
+	}
 	e.Via = Via(raw.Via)
 	e.Ephemeral = raw.Ephemeral != 0
 	e.Deferred = raw.Flags&uint8(porttracePtEventFlagsPT_EV_DEFERRED) != 0
+	e.Late = raw.Flags&uint8(porttracePtEventFlagsPT_EV_DROPPED) != 0
 	e.PID = raw.Pid
 	e.TID = raw.Tid
 	e.UID = raw.Uid
@@ -78,6 +82,9 @@ func toEvent(raw *porttracePtEvent, monoToWall int64) (Event, error) {
 	e.NetNS = raw.Netns
 	e.Range = PortRange{Lo: raw.RangeLo, Hi: raw.RangeHi}
 	e.Comm = commString(raw.Comm)
+	if th := commString(raw.Thread); th != e.Comm {
+		e.Thread = th
+	}
 	e.Search = time.Duration(raw.SearchNs)
 	return e, nil
 }

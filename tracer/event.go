@@ -20,10 +20,11 @@ const (
 	KindStop                    // tracing ended
 	KindFree                    // the kernel gave the port back to the range (after TIME_WAIT)
 	KindSlow                    // a connect() took longer than the threshold to find a port
+	KindClock                   // the wall clock stepped: times from here on follow it
 )
 
 var kindNames = [...]string{KindStart: "start", KindAlloc: "alloc", KindRelease: "release", KindFail: "fail", KindLost: "lost", KindStop: "stop",
-	KindFree: "free", KindSlow: "slow"}
+	KindFree: "free", KindSlow: "slow", KindClock: "clock"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && kindNames[k] != "" {
@@ -181,10 +182,15 @@ type Event struct {
 	// Deferred: no hook runs when this call returns, so the event was seen
 	// later (first send, retry or close); Time is still when the call was made.
 	Deferred bool
+	// Late (release): the port went back before Time, by a UDP
+	// connect(AF_UNSPEC) that no hook of the tier sees; Time (and Held) is
+	// when porttrace noticed: the socket's next connect, send or close.
+	Late bool
 
 	PID      uint32 // process (thread group) that made the call; for release, the holder
 	TID      uint32
-	Comm     string
+	Comm     string // the process's name, as ps shows it (its main thread's)
+	Thread   string // the calling thread's name, when it differs from Comm
 	UID      uint32
 	CgroupID uint64
 	Cgroup   string // path below the cgroup v2 root, when it could be resolved
@@ -196,6 +202,8 @@ type Event struct {
 	Errno syscall.Errno // fail
 
 	Count uint64 // lost: how many events were dropped since the last lost event
+	// Step (clock): how far the wall clock moved, ahead if positive.
+	Step time.Duration
 
 	// Search is how long a TCP connect() spent finding its port (alloc).
 	Search time.Duration

@@ -60,7 +60,7 @@ var (
 // precise: BPF trampolines on the kernel functions that pick ports.
 var preciseTier = tier{
 	name:    "precise",
-	needs:   "BPF trampolines (fexit) on inet_csk_get_port, udp_lib_get_port and tcp_v4/v6_connect, and lockdown off or integrity",
+	needs:   "BPF trampolines (fexit) on inet_csk_get_port, udp_lib_get_port, tcp_v4/v6_connect and udp_disconnect, and lockdown off or integrity",
 	precise: true,
 	hooks: []hook{
 		hookState, hookDestroy, hookRelease,
@@ -68,6 +68,7 @@ var preciseTier = tier{
 		{name: "fexit/udp_lib_get_port", prog: "pt_fx_udp_get_port", kind: tracing, needs: fexitNeeds},
 		{name: "fexit/tcp_v4_connect", prog: "pt_fx_tcp_v4_connect", kind: tracing, needs: fexitNeeds},
 		{name: "fexit/tcp_v6_connect", prog: "pt_fx_tcp_v6_connect", kind: tracing, needs: fexitNeeds + " and IPv6 built in"},
+		{name: "fexit/udp_disconnect", prog: "pt_fx_udp_disconnect", kind: tracing, needs: fexitNeeds},
 	},
 }
 
@@ -80,7 +81,7 @@ var kprobeTier = tier{
 	needs:    "kprobes on those functions (CONFIG_KPROBES), and lockdown off or integrity",
 	precise:  true,
 	skInHash: true,
-	hooks:    kprobeHooks("inet_csk_get_port", "udp_lib_get_port", "tcp_v4_connect", "tcp_v6_connect"),
+	hooks:    kprobeHooks("inet_csk_get_port", "udp_lib_get_port", "tcp_v4_connect", "tcp_v6_connect", "udp_disconnect"),
 }
 
 // kprobeHooks puts a kprobe and a kretprobe on each function, after the

@@ -19,38 +19,49 @@ type porttraceKpCall struct {
 	Arg uint64
 }
 
+type porttraceNsKey struct {
+	_     structs.HostLayout
+	Netns uint32
+	Proto uint8
+	Pad   [3]uint8
+}
+
 type porttracePtEvent struct {
-	_         structs.HostLayout
-	TsNs      uint64
-	AllocNs   uint64
-	Cgroup    uint64
-	Pid       uint32
-	Tid       uint32
-	Uid       uint32
-	Netns     uint32
-	Laddr     [16]uint8
-	Raddr     [16]uint8
-	Lport     uint16
-	Rport     uint16
-	Family    uint16
-	Kind      uint8
-	Proto     uint8
-	Via       uint8
-	Ephemeral uint8
-	State     uint8
-	Flags     uint8
-	Err       int32
-	RangeLo   uint16
-	RangeHi   uint16
-	Comm      [16]int8
-	_         [4]byte
-	SearchNs  uint64
+	_          structs.HostLayout
+	TsNs       uint64
+	AllocNs    uint64
+	Cgroup     uint64
+	Pid        uint32
+	Tid        uint32
+	Uid        uint32
+	Netns      uint32
+	Laddr      [16]uint8
+	Raddr      [16]uint8
+	Lport      uint16
+	Rport      uint16
+	Family     uint16
+	Kind       uint8
+	Proto      uint8
+	Via        uint8
+	Ephemeral  uint8
+	State      uint8
+	Flags      uint8
+	Err        int32
+	RangeLo    uint16
+	RangeHi    uint16
+	Comm       [16]int8
+	_          [4]byte
+	SearchNs   uint64
+	Thread     [16]int8
+	HeldAtCall int32
+	Pad        uint32
 }
 
 type porttracePtEventFlags uint32
 
 const (
 	porttracePtEventFlagsPT_EV_DEFERRED porttracePtEventFlags = 1
+	porttracePtEventFlagsPT_EV_DROPPED  porttracePtEventFlags = 2
 )
 
 type porttracePtKind uint32
@@ -107,14 +118,19 @@ type porttraceSockInfo struct {
 	Family    uint16
 	RangeLo   uint16
 	RangeHi   uint16
+	NsLo      uint16
+	NsHi      uint16
 	Flags     uint8
 	Via       uint8
 	Ephemeral uint8
 	Proto     uint8
 	EvFlags   uint8
 	Pad       uint8
+	LastPort  uint16
+	Pad2      [3]uint16
 	Comm      [16]int8
-	_         [6]byte
+	Thread    [16]int8
+	_         [2]byte
 }
 
 // Names of all BPF objects in the ELF.
@@ -124,6 +140,7 @@ const (
 	porttraceMapEvents              = "events"
 	porttraceMapKpCalls             = "kp_calls"
 	porttraceMapLostEvents          = "lost_events"
+	porttraceMapNsHeld              = "ns_held"
 	porttraceMapScratch             = "scratch"
 	porttraceMapSockHash            = "sock_hash"
 	porttraceMapSocks               = "socks"
@@ -136,14 +153,17 @@ const (
 	porttraceProgPtFxCskGetPort     = "pt_fx_csk_get_port"
 	porttraceProgPtFxTcpV4Connect   = "pt_fx_tcp_v4_connect"
 	porttraceProgPtFxTcpV6Connect   = "pt_fx_tcp_v6_connect"
+	porttraceProgPtFxUdpDisconnect  = "pt_fx_udp_disconnect"
 	porttraceProgPtFxUdpGetPort     = "pt_fx_udp_get_port"
 	porttraceProgPtKpInetCskGetPort = "pt_kp_inet_csk_get_port"
 	porttraceProgPtKpTcpV4Connect   = "pt_kp_tcp_v4_connect"
 	porttraceProgPtKpTcpV6Connect   = "pt_kp_tcp_v6_connect"
+	porttraceProgPtKpUdpDisconnect  = "pt_kp_udp_disconnect"
 	porttraceProgPtKpUdpLibGetPort  = "pt_kp_udp_lib_get_port"
 	porttraceProgPtKrInetCskGetPort = "pt_kr_inet_csk_get_port"
 	porttraceProgPtKrTcpV4Connect   = "pt_kr_tcp_v4_connect"
 	porttraceProgPtKrTcpV6Connect   = "pt_kr_tcp_v6_connect"
+	porttraceProgPtKrUdpDisconnect  = "pt_kr_udp_disconnect"
 	porttraceProgPtKrUdpLibGetPort  = "pt_kr_udp_lib_get_port"
 	porttraceProgPtListTcp          = "pt_list_tcp"
 	porttraceProgPtListUdp          = "pt_list_udp"
@@ -224,14 +244,17 @@ type porttraceProgramSpecs struct {
 	PtFxCskGetPort     *ebpf.ProgramSpec `ebpf:"pt_fx_csk_get_port"`
 	PtFxTcpV4Connect   *ebpf.ProgramSpec `ebpf:"pt_fx_tcp_v4_connect"`
 	PtFxTcpV6Connect   *ebpf.ProgramSpec `ebpf:"pt_fx_tcp_v6_connect"`
+	PtFxUdpDisconnect  *ebpf.ProgramSpec `ebpf:"pt_fx_udp_disconnect"`
 	PtFxUdpGetPort     *ebpf.ProgramSpec `ebpf:"pt_fx_udp_get_port"`
 	PtKpInetCskGetPort *ebpf.ProgramSpec `ebpf:"pt_kp_inet_csk_get_port"`
 	PtKpTcpV4Connect   *ebpf.ProgramSpec `ebpf:"pt_kp_tcp_v4_connect"`
 	PtKpTcpV6Connect   *ebpf.ProgramSpec `ebpf:"pt_kp_tcp_v6_connect"`
+	PtKpUdpDisconnect  *ebpf.ProgramSpec `ebpf:"pt_kp_udp_disconnect"`
 	PtKpUdpLibGetPort  *ebpf.ProgramSpec `ebpf:"pt_kp_udp_lib_get_port"`
 	PtKrInetCskGetPort *ebpf.ProgramSpec `ebpf:"pt_kr_inet_csk_get_port"`
 	PtKrTcpV4Connect   *ebpf.ProgramSpec `ebpf:"pt_kr_tcp_v4_connect"`
 	PtKrTcpV6Connect   *ebpf.ProgramSpec `ebpf:"pt_kr_tcp_v6_connect"`
+	PtKrUdpDisconnect  *ebpf.ProgramSpec `ebpf:"pt_kr_udp_disconnect"`
 	PtKrUdpLibGetPort  *ebpf.ProgramSpec `ebpf:"pt_kr_udp_lib_get_port"`
 	PtListTcp          *ebpf.ProgramSpec `ebpf:"pt_list_tcp"`
 	PtListUdp          *ebpf.ProgramSpec `ebpf:"pt_list_udp"`
@@ -252,6 +275,7 @@ type porttraceMapSpecs struct {
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	KpCalls    *ebpf.MapSpec `ebpf:"kp_calls"`
 	LostEvents *ebpf.MapSpec `ebpf:"lost_events"`
+	NsHeld     *ebpf.MapSpec `ebpf:"ns_held"`
 	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
 	SockHash   *ebpf.MapSpec `ebpf:"sock_hash"`
 	Socks      *ebpf.MapSpec `ebpf:"socks"`
@@ -302,6 +326,7 @@ type porttraceMaps struct {
 	Events     *ebpf.Map `ebpf:"events"`
 	KpCalls    *ebpf.Map `ebpf:"kp_calls"`
 	LostEvents *ebpf.Map `ebpf:"lost_events"`
+	NsHeld     *ebpf.Map `ebpf:"ns_held"`
 	Scratch    *ebpf.Map `ebpf:"scratch"`
 	SockHash   *ebpf.Map `ebpf:"sock_hash"`
 	Socks      *ebpf.Map `ebpf:"socks"`
@@ -312,6 +337,7 @@ func (m *porttraceMaps) Close() error {
 		m.Events,
 		m.KpCalls,
 		m.LostEvents,
+		m.NsHeld,
 		m.Scratch,
 		m.SockHash,
 		m.Socks,
@@ -353,14 +379,17 @@ type porttracePrograms struct {
 	PtFxCskGetPort     *ebpf.Program `ebpf:"pt_fx_csk_get_port"`
 	PtFxTcpV4Connect   *ebpf.Program `ebpf:"pt_fx_tcp_v4_connect"`
 	PtFxTcpV6Connect   *ebpf.Program `ebpf:"pt_fx_tcp_v6_connect"`
+	PtFxUdpDisconnect  *ebpf.Program `ebpf:"pt_fx_udp_disconnect"`
 	PtFxUdpGetPort     *ebpf.Program `ebpf:"pt_fx_udp_get_port"`
 	PtKpInetCskGetPort *ebpf.Program `ebpf:"pt_kp_inet_csk_get_port"`
 	PtKpTcpV4Connect   *ebpf.Program `ebpf:"pt_kp_tcp_v4_connect"`
 	PtKpTcpV6Connect   *ebpf.Program `ebpf:"pt_kp_tcp_v6_connect"`
+	PtKpUdpDisconnect  *ebpf.Program `ebpf:"pt_kp_udp_disconnect"`
 	PtKpUdpLibGetPort  *ebpf.Program `ebpf:"pt_kp_udp_lib_get_port"`
 	PtKrInetCskGetPort *ebpf.Program `ebpf:"pt_kr_inet_csk_get_port"`
 	PtKrTcpV4Connect   *ebpf.Program `ebpf:"pt_kr_tcp_v4_connect"`
 	PtKrTcpV6Connect   *ebpf.Program `ebpf:"pt_kr_tcp_v6_connect"`
+	PtKrUdpDisconnect  *ebpf.Program `ebpf:"pt_kr_udp_disconnect"`
 	PtKrUdpLibGetPort  *ebpf.Program `ebpf:"pt_kr_udp_lib_get_port"`
 	PtListTcp          *ebpf.Program `ebpf:"pt_list_tcp"`
 	PtListUdp          *ebpf.Program `ebpf:"pt_list_udp"`
@@ -385,14 +414,17 @@ func (p *porttracePrograms) Close() error {
 		p.PtFxCskGetPort,
 		p.PtFxTcpV4Connect,
 		p.PtFxTcpV6Connect,
+		p.PtFxUdpDisconnect,
 		p.PtFxUdpGetPort,
 		p.PtKpInetCskGetPort,
 		p.PtKpTcpV4Connect,
 		p.PtKpTcpV6Connect,
+		p.PtKpUdpDisconnect,
 		p.PtKpUdpLibGetPort,
 		p.PtKrInetCskGetPort,
 		p.PtKrTcpV4Connect,
 		p.PtKrTcpV6Connect,
+		p.PtKrUdpDisconnect,
 		p.PtKrUdpLibGetPort,
 		p.PtListTcp,
 		p.PtListUdp,

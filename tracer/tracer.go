@@ -55,7 +55,8 @@ type Tracer struct {
 
 	rec       ringbuf.Record
 	raw       porttracePtEvent
-	offset    int64
+	clock     wallClock
+	pending   []Event // clock and lost events, returned before the next record
 	lostSeen  uint64
 	lastCheck time.Time
 	stopping  atomic.Bool
@@ -196,7 +197,7 @@ func load(opts Options, tr tier, progs []string) (_ *Tracer, err error) {
 		}
 	}
 
-	t := &Tracer{tier: tr.name, offset: monoToWall()}
+	t := &Tracer{tier: tr.name, clock: newWallClock()}
 	defer func() {
 		if err != nil {
 			t.Close()
@@ -312,9 +313,12 @@ func (t *Tracer) ReadUntil(deadline time.Time) (Event, error) {
 			return Event{}, ErrClosed
 		}
 		if time.Since(t.lastCheck) >= 100*time.Millisecond {
-			if e, ok := t.checkLost(); ok {
-				return e, nil
-			}
+			t.check()
+		}
+		if len(t.pending) > 0 {
+			e := t.pending[0]
+			t.pending = t.pending[1:]
+			return e, nil
 		}
 		stopping := t.stopping.Load()
 		wait := time.Now().Add(100 * time.Millisecond)
@@ -329,8 +333,9 @@ func (t *Tracer) ReadUntil(deadline time.Time) (Event, error) {
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			if stopping {
-				if e, ok := t.checkLost(); ok {
-					return e, nil
+				t.check()
+				if len(t.pending) > 0 {
+					continue
 				}
 				return Event{}, io.EOF
 			}
@@ -368,16 +373,20 @@ func (t *Tracer) lostTotal() (uint64, error) {
 	return n, nil
 }
 
-func (t *Tracer) checkLost() (Event, bool) {
+// check queues a clock event if the wall clock stepped, and a lost event
+// if the kernel dropped events since the last check.
+func (t *Tracer) check() {
 	t.lastCheck = time.Now()
-	t.offset = monoToWall()
+	if step, ok := t.clock.adjust(monoToWall()); ok {
+		t.pending = append(t.pending, Event{Kind: KindClock, Time: time.Now().UTC(), Step: step})
+	}
 	n, err := t.lostTotal()
 	if err != nil || n <= t.lostSeen {
-		return Event{}, false
+		return
 	}
 	d := n - t.lostSeen
 	t.lostSeen = n
-	return Event{Kind: KindLost, Time: time.Now().UTC(), Count: d}, true
+	t.pending = append(t.pending, Event{Kind: KindLost, Time: time.Now().UTC(), Count: d})
 }
 
 // Close detaches every hook and frees the programs and maps, in the reverse

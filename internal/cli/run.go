@@ -94,7 +94,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 
 	var stats tracer.StopInfo
 	count := func(e *tracer.Event) {
-		if e.Kind == tracer.KindFree || e.Kind == tracer.KindSlow {
+		if e.Kind == tracer.KindFree || e.Kind == tracer.KindSlow || e.Kind == tracer.KindClock {
 			return // derived in user space: not counted with what the kernel saw
 		}
 		stats.Events++
@@ -136,6 +136,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	// that came due: a hand-off per event would cost the traced programs
 	// CPU on a small machine.
 	track := pressure.New(t, cfg.Slow)
+	defer track.Close()
 	var sum *report.Builder
 	if cfg.Summary {
 		sum = report.NewBuilder(report.Filter{})

@@ -89,6 +89,7 @@ func RunTop(ctx context.Context, tc TopConfig, stdout, stderr io.Writer) error {
 	var mu sync.Mutex
 	model := top.NewModel(t)
 	track := pressure.New(t, 0)
+	defer track.Close()
 	go func() {
 		<-ctx.Done()
 		t.Stop()

@@ -27,6 +27,9 @@ func AppendJSON(b []byte, e *tracer.Event) []byte {
 		b = appendSocket(b, e)
 	case tracer.KindLost:
 		b = appendUint(b, "count", e.Count)
+	case tracer.KindClock:
+		b = append(b, `,"step_ns":`...)
+		b = strconv.AppendInt(b, int64(e.Step), 10)
 	case tracer.KindStart:
 		b = appendStart(b, e.Start)
 	case tracer.KindStop:
@@ -50,9 +53,15 @@ func appendSocket(b []byte, e *tracer.Event) []byte {
 	if e.Deferred {
 		b = append(b, `,"deferred":true`...)
 	}
+	if e.Late {
+		b = append(b, `,"late":true`...)
+	}
 	b = appendUint(b, "pid", uint64(e.PID))
 	b = appendUint(b, "tid", uint64(e.TID))
 	b = appendStr(b, "comm", e.Comm)
+	if e.Thread != "" {
+		b = appendStr(b, "thread", e.Thread)
+	}
 	b = appendUint(b, "uid", uint64(e.UID))
 	b = appendStr(b, "cgroup", e.Cgroup)
 	b = appendUint(b, "cgroup_id", e.CgroupID)

@@ -118,17 +118,31 @@ func (p *parser) field(e *tracer.Event, key string) error {
 		s, err := p.str()
 		e.Comm = s
 		return err
+	case "thread":
+		s, err := p.str()
+		e.Thread = s
+		return err
+	case "step_ns":
+		neg := p.eat('-')
+		n, err := p.uint(1<<63 - 1)
+		e.Step = time.Duration(n)
+		if neg {
+			e.Step = -e.Step
+		}
+		return err
 	case "cgroup":
 		s, err := p.str()
 		e.Cgroup = s
 		return err
-	case "ephemeral", "deferred", "estimated":
+	case "ephemeral", "deferred", "estimated", "late":
 		v, err := p.boolean()
 		switch key {
 		case "ephemeral":
 			e.Ephemeral = v
 		case "deferred":
 			e.Deferred = v
+		case "late":
+			e.Late = v
 		default:
 			e.Estimated = v
 		}

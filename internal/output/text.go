@@ -63,6 +63,9 @@ func (t *Text) Line(e *tracer.Event) string {
 	if e.Kind == tracer.KindLost {
 		return t.lost.Sprintf("%-*s %-*s %d events were dropped: the ring buffer was full (try --buffer)", wTime, ts, wEvent, "lost", e.Count)
 	}
+	if e.Kind == tracer.KindClock {
+		return t.lost.Sprintf("%-*s %-*s the wall clock stepped by %s: times from here on follow it; hold times are unaffected", wTime, ts, wEvent, "clock", signedDuration(e.Step))
+	}
 	kind := fmt.Sprintf("%-*s", wEvent, e.Kind)
 	switch e.Kind {
 	case tracer.KindAlloc:
@@ -115,6 +118,13 @@ func (t *Text) Line(e *tracer.Event) string {
 	return strings.TrimRight(fmt.Sprintf("%-*s %s %-*s %*s %-*s %*d %-*s %-*s → %-*s %s",
 		wTime, ts, kind, wProto, protoFamily(e), wPort, port, wVia, e.Via,
 		wPID, e.PID, wComm, e.Comm, wAddr, local, wAddr, remote, last), " ")
+}
+
+func signedDuration(d time.Duration) string {
+	if d < 0 {
+		return "-" + Duration(-d)
+	}
+	return "+" + Duration(d)
 }
 
 func protoFamily(e *tracer.Event) string {

@@ -6,10 +6,13 @@ package pressure
 import (
 	"container/heap"
 	"net/netip"
+	"os"
 	"sort"
 	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/porttrace/porttrace/tracer"
 )
@@ -50,11 +53,18 @@ type pendingFree struct {
 }
 
 type nsInfo struct {
-	path       string
+	ns         *os.File // the namespace itself, held open: no process's path to it
+	path       string   // names ns: /proc/self/fd/N
+	used       time.Time
 	finTimeout time.Duration
 	reserved   tracer.PortSet
 	read       time.Time
 }
+
+// nsIdle is how long a namespace no event has named is held open. Holding
+// it keeps it alive (with its interfaces), so it is let go after a while
+// and found again by name or by a process in it if it is named again.
+const nsIdle = time.Minute
 
 type scan struct {
 	at    time.Time
@@ -160,21 +170,25 @@ func tupleOf(e *tracer.Event) tuple {
 // info reads what the namespace's sysctls say, at most once a few seconds,
 // so a change to them is picked up.
 func (t *Tracker) info(netns, pid uint32) *nsInfo {
+	now := time.Now()
+	t.letGo(now)
 	n := t.ns[netns]
-	if n != nil && time.Since(n.read) < 5*time.Second {
-		return n
-	}
 	if n == nil {
 		n = &nsInfo{}
 		t.ns[netns] = n
 	}
-	n.read = time.Now()
-	if n.path == "" {
-		n.path, _ = tracer.NamespacePath(netns, pid)
+	n.used = now
+	if n.ns == nil {
+		n.ns = openNamespace(netns, pid)
+		n.read = time.Time{}
+		if n.ns != nil {
+			n.path = "/proc/self/fd/" + strconv.Itoa(int(n.ns.Fd()))
+		}
 	}
-	if n.path == "" {
+	if n.ns == nil || now.Sub(n.read) < 5*time.Second {
 		return n
 	}
+	n.read = now
 	if s, err := tracer.Sysctl(n.path, "net/ipv4/tcp_fin_timeout"); err == nil {
 		if v, err := strconv.Atoi(s); err == nil {
 			n.finTimeout = time.Duration(v) * time.Second
@@ -188,11 +202,55 @@ func (t *Tracker) info(netns, pid uint32) *nsInfo {
 	return n
 }
 
+// openNamespace opens the network namespace with inode ino, through the
+// process pid if it still lives there, else its name or any process in it;
+// nil if it is gone. The inode is checked on the open file: a pid reused by
+// a process elsewhere gives no wrong namespace.
+func openNamespace(ino, pid uint32) *os.File {
+	path, err := tracer.NamespacePath(ino, pid)
+	if err != nil {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil || uint32(st.Ino) != ino {
+		f.Close()
+		if pid == 0 {
+			return nil
+		}
+		return openNamespace(ino, 0)
+	}
+	return f
+}
+
+// letGo closes the namespaces no event has named for nsIdle.
+func (t *Tracker) letGo(now time.Time) {
+	for ino, n := range t.ns {
+		if now.Sub(n.used) > nsIdle {
+			if n.ns != nil {
+				n.ns.Close()
+			}
+			delete(t.ns, ino)
+			delete(t.scans, ino)
+		}
+	}
+}
+
+// Close lets go of every namespace held.
+func (t *Tracker) Close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.letGo(time.Now().Add(2 * nsIdle))
+}
+
 // pressure lists the failing call's namespace and sums up its range. Scans
 // are shared for 100 ms: a storm of failures does not become a storm of scans.
 func (t *Tracker) pressure(e *tracer.Event) *tracer.Pressure {
 	n := t.info(e.NetNS, e.PID)
-	if n.path == "" || e.Range.Size() == 0 {
+	if n.ns == nil || e.Range.Size() == 0 {
 		return nil
 	}
 	sc, ok := t.scans[e.NetNS]

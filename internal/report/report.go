@@ -41,7 +41,7 @@ func (f *Filter) keep(e *tracer.Event) bool {
 	if len(f.PIDs) > 0 && !containsPID(f.PIDs, e.PID) {
 		return false
 	}
-	if len(f.Comms) > 0 && !containsStr(f.Comms, e.Comm) {
+	if len(f.Comms) > 0 && !containsStr(f.Comms, e.Comm) && (e.Thread == "" || !containsStr(f.Comms, e.Thread)) {
 		return false
 	}
 	return true
@@ -140,6 +140,19 @@ func keyOf(e *tracer.Event) holdKey {
 	return holdKey{netns: e.NetNS, proto: e.Proto, port: e.Port, rport: e.RemotePort, pid: e.PID, laddr: e.LocalAddr, raddr: e.RemoteAddr}
 }
 
+// releaseKey finds the open hold a release ends in m: a port taken by
+// bind() and connected later was allocated with no remote and is released
+// with the one it was connected to.
+func releaseKey[V any](m map[holdKey]V, e *tracer.Event) (holdKey, bool) {
+	k := keyOf(e)
+	if _, ok := m[k]; ok {
+		return k, true
+	}
+	k.raddr, k.rport = netip.Addr{}, 0
+	_, ok := m[k]
+	return k, ok
+}
+
 func (b *Builder) proc(e *tracer.Event) *proc {
 	k := procKey{e.PID, e.Comm}
 	p := b.procs[k]
@@ -169,8 +182,7 @@ func (b *Builder) Add(e tracer.Event) {
 			b.occupancy(e.NetNS).change(e.Time, +1)
 		}
 	case tracer.KindRelease:
-		k := keyOf(&e)
-		if _, ok := b.all[k]; ok {
+		if k, ok := releaseKey(b.all, &e); ok {
 			delete(b.all, k)
 			b.occupancy(e.NetNS).change(e.Time, -1)
 		}
@@ -208,8 +220,7 @@ func (b *Builder) Add(e tracer.Event) {
 		b.events++
 		p := b.proc(&e)
 		p.held.add(e.Held)
-		k := keyOf(&e)
-		if _, ok := b.open[k]; ok {
+		if k, ok := releaseKey(b.open, &e); ok {
 			delete(b.open, k)
 			if p.open > 0 {
 				p.open--
