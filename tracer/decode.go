@@ -37,6 +37,9 @@ func (t *Tracer) event(b []byte) (Event, error) {
 		return Event{}, err
 	}
 	e.Cgroup = t.cgroups.lookup(e.CgroupID)
+	if e.Kind == KindFail && !t.listed {
+		e.HeldAtCall = -1 // ports held before the start were never counted
+	}
 	return e, nil
 }
 
@@ -58,6 +61,7 @@ func toEvent(raw *porttracePtEvent, monoToWall int64) (Event, error) {
 	case porttracePtKindPT_KIND_FAIL:
 		e.Kind = KindFail
 		e.Errno = syscall.Errno(raw.Err)
+		e.HeldAtCall = int(raw.HeldAtCall)
 	default:
 		return Event{}, fmt.Errorf("decode event: unknown kind %d", raw.Kind)
 	}

@@ -209,7 +209,12 @@ type Event struct {
 	Search time.Duration
 	// Estimated (free): the end of TIME_WAIT was inferred, not seen.
 	Estimated bool
-	// Pressure is the state of the range when a call failed (fail).
+	// HeldAtCall (fail) is how many sockets held ports of the namespace's
+	// range as the call failed, counted by the kernel programs at the call
+	// itself; -1 where that is not known (see the README).
+	HeldAtCall int
+	// Pressure is the state of the range when a call failed (fail), read
+	// from the namespace just after.
 	Pressure *Pressure
 
 	Start *StartInfo // start
@@ -223,6 +228,9 @@ type Pressure struct {
 	RangeSize  int      // ports in the range, reserved ones left out
 	DestInUse  int      // connect: local ports already used toward the same destination
 	TopHolders []Holder // processes holding the most ports of the range
+	// ReadAfter is when the namespace was read, from the failure's time:
+	// what it holds may have changed in between.
+	ReadAfter time.Duration
 }
 
 // Holder is a process and how many ports it holds.

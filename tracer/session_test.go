@@ -2,6 +2,7 @@ package tracer_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -35,10 +36,13 @@ func openTracer(t *testing.T, opts tracer.Options) *session {
 	return s
 }
 
-// start begins reading events; call it once.
+// start begins reading events; call it once. Every hold seen whole is
+// checked as it goes by: its release's time less its held time is, to the
+// nanosecond, its alloc's time.
 func (s *session) start() *session {
 	go func() {
 		defer close(s.ch)
+		var h holds
 		for {
 			e, err := s.tr.Read()
 			if errors.Is(err, io.EOF) || errors.Is(err, tracer.ErrClosed) {
@@ -48,10 +52,48 @@ func (s *session) start() *session {
 				s.t.Errorf("read: %v", err)
 				return
 			}
+			if msg := h.check(&e); msg != "" {
+				s.t.Error(msg)
+			}
 			s.ch <- e
 		}
 	}()
 	return s
+}
+
+type holdKey struct {
+	netns, pid uint32
+	proto      tracer.Proto
+	port       uint16
+}
+
+// holds remembers the allocs not yet released.
+type holds map[holdKey][]time.Time
+
+func (h *holds) check(e *tracer.Event) string {
+	if *h == nil {
+		*h = holds{}
+	}
+	k := holdKey{e.NetNS, e.PID, e.Proto, e.Port}
+	switch e.Kind {
+	case tracer.KindAlloc:
+		(*h)[k] = append((*h)[k], e.Time)
+	case tracer.KindRelease:
+		open := (*h)[k]
+		if len(open) == 0 {
+			return "" // allocated before the tracer started
+		}
+		start := e.Time.Add(-e.Held)
+		for i, t := range open {
+			if t.Equal(start) {
+				(*h)[k] = append(open[:i], open[i+1:]...)
+				return ""
+			}
+		}
+		return fmt.Sprintf("release of %s port %d by %d at %s held %v: no alloc at %s (allocs at %v)",
+			e.Proto, e.Port, e.PID, e.Time.Format(time.RFC3339Nano), e.Held, start.Format(time.RFC3339Nano), open)
+	}
+	return ""
 }
 
 // findTimeout bounds the wait for an expected event: generous, because

@@ -58,6 +58,7 @@ type Tracer struct {
 	clock     wallClock
 	pending   []Event // clock and lost events, returned before the next record
 	lostSeen  uint64
+	listed    bool // Existing ran: the kernel's counts include the ports held at start
 	lastCheck time.Time
 	stopping  atomic.Bool
 	closed    atomic.Bool
@@ -296,6 +297,7 @@ func (t *Tracer) Existing() ([]Event, error) {
 		}
 		out = append(out, e)
 	}
+	t.listed = true
 	return out, nil
 }
 

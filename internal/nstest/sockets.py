@@ -53,9 +53,9 @@ def attempt(s, call):
         return False
 
 
-def hold_and_close(s, hold_ms, before_close=None):
+def hold_and_close(s, hold_ms, before_close=None, **more):
     """Report the port s got, keep it hold_ms, close it, and report the
-    monotonic times on either side of the hold."""
+    monotonic times on either side of the hold (and more)."""
     t1 = now()
     lport = s.getsockname()[1]
     time.sleep(int(hold_ms) / 1000)
@@ -63,7 +63,7 @@ def hold_and_close(s, hold_ms, before_close=None):
         before_close()
     t2 = now()
     s.close()
-    say(port=lport, t_alloc=t1, t_release=t2)
+    say(port=lport, t_alloc=t1, t_release=t2, **more)
 
 
 def tcp_connect(fam, host, port, hold_ms, style="close", no_port="no"):
@@ -265,6 +265,68 @@ def fastopen(host, port, hold_ms):
     hold_and_close(s, hold_ms)
 
 
+def hold_n(host, port, n):
+    """Connect n times, report the ports, and hold them until a line
+    arrives on stdin."""
+    held = [socket.create_connection((host, int(port))) for _ in range(int(n))]
+    say(ports=[x.getsockname()[1] for x in held])
+    sys.stdin.readline()
+
+
+def bind_connect(proto, host, port, no_port, hold_ms):
+    """bind(host, 0), then connect: with no_port == "noport" under
+    IP_BIND_ADDRESS_NO_PORT (connect picks the port, as nginx's proxy_bind
+    and haproxy's source do), else bind picks it. Reports the port after
+    each call."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    if no_port == "noport":
+        s.setsockopt(socket.SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+    t0 = now()
+    s.bind((host, 0))
+    after_bind = s.getsockname()[1]
+    s.connect((host, int(port)))
+    hold_and_close(s, hold_ms, after_bind=after_bind, t_bind=t0)
+
+
+def udp_reconnect(host, port1, port2, hold_ms):
+    """What glibc's getaddrinfo does to sort candidates: connect a UDP
+    socket, give the port back with connect(AF_UNSPEC), connect again."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    t1 = now()
+    s.connect((host, int(port1)))
+    first = s.getsockname()[1]
+    time.sleep(int(hold_ms) / 1000)
+    unspec = struct.pack("HH12x", socket.AF_UNSPEC, 0)
+    t2 = now()
+    if libc.connect(s.fileno(), unspec, len(unspec)) != 0:
+        raise OSError(ctypes.get_errno(), "connect(AF_UNSPEC)")
+    t3 = now()
+    gone = s.getsockname()[1]
+    s.connect((host, int(port2)))
+    second = s.getsockname()[1]
+    time.sleep(int(hold_ms) / 1000)
+    t4 = now()
+    s.close()
+    say(first=first, after_unspec=gone, second=second, t_connect=t1, t_unspec=t2, t_unspec_done=t3, t_release=t4)
+
+
+def thread_connect(name, host, port, hold_ms):
+    """A thread named name (prctl PR_SET_NAME) connects; the process keeps
+    its own name."""
+    import ctypes
+    libc = ctypes.CDLL(None)
+
+    def run():
+        libc.prctl(15, name.encode(), 0, 0, 0)
+        s = socket.create_connection((host, int(port)))
+        hold_and_close(s, hold_ms)
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+
+
 def main():
     scen, args = sys.argv[1], sys.argv[2:]
     {
@@ -281,6 +343,10 @@ def main():
         "listen": listen_unbound,
         "narrow-connect": narrow_connect,
         "fastopen": fastopen,
+        "hold-n": hold_n,
+        "bind-connect": bind_connect,
+        "udp-reconnect": udp_reconnect,
+        "thread-connect": thread_connect,
     }[scen](*args)
 
 

@@ -82,7 +82,12 @@ func appendSocket(b []byte, e *tracer.Event) []byte {
 		}
 	case tracer.KindFail:
 		b = appendStr(b, "errno", ErrnoName(e.Errno))
+		if e.HeldAtCall >= 0 {
+			b = appendUint(b, "held_at_call", uint64(e.HeldAtCall))
+		}
 		if p := e.Pressure; p != nil {
+			b = append(b, `,"context_read_ns":`...)
+			b = strconv.AppendInt(b, int64(p.ReadAfter), 10)
 			b = appendUint(b, "in_use", uint64(p.InUse))
 			b = appendUint(b, "range_size", uint64(p.RangeSize))
 			b = appendUint(b, "timewait", uint64(p.TimeWait))

@@ -18,7 +18,7 @@ import (
 // flat events are scanned by hand — a recording is millions of them — and
 // start events, which nest, go through encoding/json.
 func ParseJSON(line []byte) (tracer.Event, error) {
-	var e tracer.Event
+	e := tracer.Event{HeldAtCall: -1} // absent: not counted
 	p := parser{b: line}
 	p.ws()
 	if !p.eat('{') {
@@ -122,13 +122,25 @@ func (p *parser) field(e *tracer.Event, key string) error {
 		s, err := p.str()
 		e.Thread = s
 		return err
-	case "step_ns":
+	case "step_ns", "context_read_ns":
 		neg := p.eat('-')
 		n, err := p.uint(1<<63 - 1)
-		e.Step = time.Duration(n)
+		d := time.Duration(n)
 		if neg {
-			e.Step = -e.Step
+			d = -d
 		}
+		if key == "step_ns" {
+			e.Step = d
+		} else {
+			if e.Pressure == nil {
+				e.Pressure = &tracer.Pressure{}
+			}
+			e.Pressure.ReadAfter = d
+		}
+		return err
+	case "held_at_call":
+		n, err := p.uint(1 << 31)
+		e.HeldAtCall = int(n)
 		return err
 	case "cgroup":
 		s, err := p.str()

@@ -96,16 +96,23 @@ func (t *Text) Line(e *tracer.Event) string {
 		}
 	case tracer.KindFail:
 		last = t.fail.Sprint(ErrnoName(e.Errno))
+		var ctx []string
+		if e.HeldAtCall >= 0 {
+			ctx = append(ctx, fmt.Sprintf("%d sockets held the range at the call", e.HeldAtCall))
+		}
 		if p := e.Pressure; p != nil {
-			last += fmt.Sprintf(" (%d of %d ports in use, %d in TIME_WAIT", p.InUse, p.RangeSize, p.TimeWait)
+			c := fmt.Sprintf("%s: %d of %d ports in use, %d in TIME_WAIT", readWhen(p.ReadAfter), p.InUse, p.RangeSize, p.TimeWait)
 			if e.Via == tracer.ViaConnect {
-				last += fmt.Sprintf(", %d to this destination", p.DestInUse)
+				c += fmt.Sprintf(", %d to this destination", p.DestInUse)
 			}
 			if len(p.TopHolders) > 0 {
 				h := p.TopHolders[0]
-				last += fmt.Sprintf("; most held by %s[%d]: %d", h.Comm, h.PID, h.Count)
+				c += fmt.Sprintf(", most held by %s[%d]: %d", h.Comm, h.PID, h.Count)
 			}
-			last += ")"
+			ctx = append(ctx, c)
+		}
+		if len(ctx) > 0 {
+			last += " (" + strings.Join(ctx, "; ") + ")"
 		}
 	case tracer.KindFree:
 		last = Duration(e.Held) + " in all"
@@ -118,6 +125,14 @@ func (t *Text) Line(e *tracer.Event) string {
 	return strings.TrimRight(fmt.Sprintf("%-*s %s %-*s %*s %-*s %*d %-*s %-*s → %-*s %s",
 		wTime, ts, kind, wProto, protoFamily(e), wPort, port, wVia, e.Via,
 		wPID, e.PID, wComm, e.Comm, wAddr, local, wAddr, remote, last), " ")
+}
+
+// readWhen says when a failure's namespace was read, from the failure.
+func readWhen(d time.Duration) string {
+	if d < 0 {
+		return Duration(-d) + " before"
+	}
+	return Duration(d) + " after"
 }
 
 func signedDuration(d time.Duration) string {

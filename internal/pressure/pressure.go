@@ -262,7 +262,9 @@ func (t *Tracker) pressure(e *tracer.Event) *tracer.Pressure {
 	if sc.err != nil {
 		return nil
 	}
-	return Summarize(sc.socks, e, n.reserved)
+	p := Summarize(sc.socks, e, n.reserved)
+	p.ReadAfter = sc.at.Sub(e.Time)
+	return p
 }
 
 // Summarize computes the pressure on the range of e's protocol from a list
