@@ -37,8 +37,8 @@ func (t *Tracer) event(b []byte) (Event, error) {
 		return Event{}, err
 	}
 	e.Cgroup = t.cgroups.lookup(e.CgroupID)
-	if e.Kind == KindFail && !t.listed {
-		e.HeldAtCall = -1 // ports held before the start were never counted
+	if !t.listed {
+		e.Counted = false // ports held before the start were never counted
 	}
 	return e, nil
 }
@@ -62,6 +62,7 @@ func toEvent(raw *porttracePtEvent, monoToWall int64) (Event, error) {
 		e.Kind = KindFail
 		e.Errno = syscall.Errno(raw.Err)
 		e.HeldAtCall = int(raw.HeldAtCall)
+		e.Counted = raw.HeldAtCall >= 0
 	default:
 		return Event{}, fmt.Errorf("decode event: unknown kind %d", raw.Kind)
 	}

@@ -209,10 +209,12 @@ type Event struct {
 	Search time.Duration
 	// Estimated (free): the end of TIME_WAIT was inferred, not seen.
 	Estimated bool
-	// HeldAtCall (fail) is how many sockets held ports of the namespace's
-	// range as the call failed, counted by the kernel programs at the call
-	// itself; -1 where that is not known (see the README).
+	// HeldAtCall (fail, when Counted) is how many sockets held ports of the
+	// namespace's range as the call failed, counted by the kernel programs
+	// at the call itself. Counted is false where that is not known (see the
+	// README): then HeldAtCall means nothing.
 	HeldAtCall int
+	Counted    bool
 	// Pressure is the state of the range when a call failed (fail), read
 	// from the namespace just after.
 	Pressure *Pressure

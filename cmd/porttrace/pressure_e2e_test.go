@@ -154,3 +154,52 @@ func TestFreeAfterFinWait2(t *testing.T) {
 	}
 	tr.stop(t, syscall.SIGINT)
 }
+
+// The namespace of a failure is read whoever failed and whether or not they
+// still live: here each failing process exits at once, and the holder is
+// another process. Every failure carries the context, equal to what ss shows,
+// and the count the kernel made at the failing call itself.
+func TestFailureContextOutlivesTheFailingProcess(t *testing.T) {
+	ns := nstest.New(t, 46100, 46103)
+	ns.ListenHold(t, "127.0.0.1:8080")
+	tr := startTrace(t, "--format", "json")
+	if m := jsonLine(t, tr.next(t)); m["event"] != "start" {
+		t.Fatalf("first line: %v", m)
+	}
+	holder := ns.Start(t, "python3", nstest.Script(), "hold-n", "127.0.0.1", "8080", "4")
+	nstest.Next(t, holder.Reports)
+	holderPID := int64(holder.Cmd.Process.Pid)
+	for i := 0; i < 3; i++ {
+		r := ns.Python(t, nstest.Script(), "tcp-connect", "4", "127.0.0.1", "8080", "0")[0]
+		if r.Str("errno") != "EADDRNOTAVAIL" {
+			t.Fatalf("connect %d to a full range: %v", i, r)
+		}
+		var f map[string]any
+		for f == nil {
+			m := jsonLine(t, tr.next(t))
+			if m["event"] == "fail" && uint32(num(m, "netns")) == ns.Inode {
+				f = m
+			}
+		}
+		inUse, timeWait, toDest := ssRange(t, ns, 46100, 46103, "127.0.0.1:8080")
+		if num(f, "pid") != r.Int("pid") || f["errno"] != "EADDRNOTAVAIL" {
+			t.Errorf("fail %d: %v, want pid %d EADDRNOTAVAIL", i, f, r.Int("pid"))
+		}
+		if _, ok := f["in_use"]; !ok {
+			t.Fatalf("fail %d of a process that has exited carries no context: %v", i, f)
+		}
+		if int(num(f, "in_use")) != inUse || int(num(f, "timewait")) != timeWait || int(num(f, "dest_in_use")) != toDest || num(f, "range_size") != 4 {
+			t.Errorf("fail %d says in_use %v, timewait %v, dest_in_use %v, range_size %v; ss says %d, %d, %d, range 4",
+				i, f["in_use"], f["timewait"], f["dest_in_use"], f["range_size"], inUse, timeWait, toDest)
+		}
+		if num(f, "held_at_call") != 4 {
+			t.Errorf("fail %d: held_at_call %v, want 4", i, f["held_at_call"])
+		}
+		top, _ := f["top_holders"].([]any)
+		if len(top) != 1 || num(top[0].(map[string]any), "pid") != holderPID || num(top[0].(map[string]any), "count") != 4 {
+			t.Errorf("fail %d: top holders %v, want only %d with 4", i, f["top_holders"], holderPID)
+		}
+	}
+	io.WriteString(holder.Stdin, "done\n")
+	tr.stop(t, syscall.SIGINT)
+}

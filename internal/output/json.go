@@ -82,7 +82,7 @@ func appendSocket(b []byte, e *tracer.Event) []byte {
 		}
 	case tracer.KindFail:
 		b = appendStr(b, "errno", ErrnoName(e.Errno))
-		if e.HeldAtCall >= 0 {
+		if e.Counted {
 			b = appendUint(b, "held_at_call", uint64(e.HeldAtCall))
 		}
 		if p := e.Pressure; p != nil {

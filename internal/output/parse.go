@@ -18,7 +18,7 @@ import (
 // flat events are scanned by hand — a recording is millions of them — and
 // start events, which nest, go through encoding/json.
 func ParseJSON(line []byte) (tracer.Event, error) {
-	e := tracer.Event{HeldAtCall: -1} // absent: not counted
+	var e tracer.Event
 	p := parser{b: line}
 	p.ws()
 	if !p.eat('{') {
@@ -140,7 +140,7 @@ func (p *parser) field(e *tracer.Event, key string) error {
 		return err
 	case "held_at_call":
 		n, err := p.uint(1 << 31)
-		e.HeldAtCall = int(n)
+		e.HeldAtCall, e.Counted = int(n), true
 		return err
 	case "cgroup":
 		s, err := p.str()

@@ -97,7 +97,7 @@ func (t *Text) Line(e *tracer.Event) string {
 	case tracer.KindFail:
 		last = t.fail.Sprint(ErrnoName(e.Errno))
 		var ctx []string
-		if e.HeldAtCall >= 0 {
+		if e.Counted {
 			ctx = append(ctx, fmt.Sprintf("%d sockets held the range at the call", e.HeldAtCall))
 		}
 		if p := e.Pressure; p != nil {
