@@ -198,3 +198,58 @@ func checkHeld(t *testing.T, e tracer.Event, r nstest.Report) {
 		t.Errorf("held = %v, the program held the port %v (allowed: up to %v more)", e.Held, prog, slack)
 	}
 }
+
+// collect gathers ns's events until none has come for quiet (scaled).
+func (s *session) collect(ns *nstest.Netns, quiet time.Duration) []tracer.Event {
+	var out []tracer.Event
+	quiet = nstest.Scaled(quiet)
+	for {
+		select {
+		case e, ok := <-s.ch:
+			if !ok {
+				return out
+			}
+			if e.NetNS == ns.Inode {
+				out = append(out, e)
+			}
+		case <-time.After(quiet):
+			return out
+		}
+	}
+}
+
+// holdsOf checks that in events every port proto took from comm has
+// exactly one alloc and one release and no failure came, and returns those
+// ports.
+func holdsOf(t *testing.T, events []tracer.Event, comm string, proto tracer.Proto) []uint16 {
+	t.Helper()
+	n := map[uint16][2]int{}
+	var ports []uint16
+	for _, e := range events {
+		if e.Comm != comm {
+			continue
+		}
+		if e.Kind == tracer.KindFail {
+			t.Errorf("failure by %s: %+v", comm, e)
+		}
+		if e.Proto != proto || (e.Kind != tracer.KindAlloc && e.Kind != tracer.KindRelease) {
+			continue
+		}
+		c := n[e.Port]
+		if e.Kind == tracer.KindAlloc {
+			if c == [2]int{} {
+				ports = append(ports, e.Port)
+			}
+			c[0]++
+		} else {
+			c[1]++
+		}
+		n[e.Port] = c
+	}
+	for p, c := range n {
+		if c != [2]int{1, 1} {
+			t.Errorf("%s %s port %d: %d allocs, %d releases; want one of each", comm, proto, p, c[0], c[1])
+		}
+	}
+	return ports
+}

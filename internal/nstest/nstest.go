@@ -108,6 +108,20 @@ func (n *Netns) Do(t testing.TB, fn func(tid int)) {
 	}
 }
 
+// Hosts gives the namespace its own /etc/hosts: ip netns exec mounts
+// /etc/netns/NAME/hosts over it for the programs it runs.
+func (n *Netns) Hosts(t testing.TB, content string) {
+	t.Helper()
+	dir := filepath.Join("/etc/netns", n.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Command prepares name args... to run inside the namespace.
 func (n *Netns) Command(name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
