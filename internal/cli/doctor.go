@@ -33,6 +33,11 @@ func parseDoctor(args []string, stdout, stderr io.Writer) (Config, int, bool) {
 	if fs.NArg() > 0 {
 		return fail(usageErrorf("unexpected argument %q: doctor takes no arguments", fs.Arg(0)))
 	}
+	switch *col {
+	case "auto", "always", "never":
+	default:
+		return fail(usageErrorf("--color: %q is not a choice: use auto, always or never", *col))
+	}
 	return Config{Command: "doctor", Color: *col}, 0, false
 }
 
