@@ -63,7 +63,6 @@ DIST := dist
 PKG_VERSION ?= $(shell t=$$(git describe --tags --exact-match --match 'v[0-9]*' 2>/dev/null) && echo $${t\#v} || git log -1 --format=0.0~git%cd.%h --date=format:%Y%m%d%H%M%S 2>/dev/null || echo 0.0~devel)
 # The page's date is the commit's, so a rebuild makes the same page.
 DOC_DATE ?= $(shell git log -1 --format=%cd --date=format:%Y-%m-%d 2>/dev/null || date -u +%F)
-CONTAINER ?= podman
 
 .PHONY: release docs packages image clean-dist
 
@@ -89,10 +88,10 @@ packages: release docs
 # localhost/porttrace:latest there; here it is also tagged with its version.
 image: release
 	for a in $(RELEASE_ARCHES); do \
-		$(CONTAINER) build --layers=false --arch $$a --build-arg TARGETARCH=$$a -f deploy/Containerfile \
+		podman build --layers=false --arch $$a --build-arg TARGETARCH=$$a -f deploy/Containerfile \
 			-t localhost/porttrace:$(VERSION)-$$a -t localhost/porttrace:latest $(DIST) || exit 1; \
 		rm -f $(DIST)/porttrace-image-$$a.tar; \
-		$(CONTAINER) save -o $(DIST)/porttrace-image-$$a.tar localhost/porttrace:latest || exit 1; \
+		podman save -o $(DIST)/porttrace-image-$$a.tar localhost/porttrace:latest || exit 1; \
 	done
 
 clean: clean-dist

@@ -57,8 +57,13 @@ done
 [ "$(stat -c %a:%U /var/log/porttrace)" = 700:root ] || fail "/var/log/porttrace is $(stat -c %a:%U /var/log/porttrace), not 700:root"
 grep -q '^ExecStart=/usr/sbin/porttrace $PORTTRACE_ARGS$' /usr/lib/systemd/system/porttrace.service || fail "the unit does not run /usr/sbin/porttrace with \$PORTTRACE_ARGS"
 grep -q '^EnvironmentFile=/etc/default/porttrace$' /usr/lib/systemd/system/porttrace.service || fail "the unit reads no /etc/default/porttrace"
-# The unit's flags, as systemd would pass them, are ones porttrace takes.
-(. /etc/default/porttrace && /usr/sbin/porttrace $PORTTRACE_ARGS --help >/dev/null) || fail "porttrace refuses the flags of /etc/default/porttrace"
+
+step "the unit's command, for 2 s: its recording is root's alone and readable"
+# As systemd splits $PORTTRACE_ARGS: at white space. (No systemd runs here.)
+(. /etc/default/porttrace && /usr/sbin/porttrace $PORTTRACE_ARGS -d 2s >/dev/null) || fail "porttrace with the flags of /etc/default/porttrace"
+[ "$(stat -c %a /var/log/porttrace/trace.jsonl)" = 600 ] || fail "the recording's mode is $(stat -c %a /var/log/porttrace/trace.jsonl)"
+/usr/sbin/porttrace report /var/log/porttrace/trace.jsonl* | head -3
+rm /var/log/porttrace/trace.jsonl # so that dpkg -r can take the directory
 
 step "the installed porttrace doctor"
 /usr/sbin/porttrace doctor --color never | tail -3
