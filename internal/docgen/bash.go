@@ -63,7 +63,7 @@ func Bash(w io.Writer, cmds []cli.Command) error {
 		switch {
 		case c.Sub == "":
 			fmt.Fprintf(&b, "\t\telif ((COMP_CWORD == 1)); then\n\t\t\t_porttrace_words '%s' \"$cur\"\n", strings.Join(cli.Subcommands, " "))
-		case strings.HasPrefix(h.args, "FILE"):
+		case h.takesFiles():
 			b.WriteString("\t\telse\n\t\t\t_porttrace_files \"$cur\"\n")
 		}
 		b.WriteString("\t\tfi\n\t\t;;\n")

@@ -46,7 +46,7 @@ func Fish(w io.Writer, cmds []cli.Command) error {
 			}
 			fmt.Fprintf(&b, " -d %s\n", fishQuote(summary(f.usage)))
 		}
-		if c.Sub != "" && strings.HasPrefix(splitHelp(c).args, "FILE") {
+		if c.Sub != "" && splitHelp(c).takesFiles() {
 			fmt.Fprintf(&b, "complete -c porttrace -n %s -F\n", cond)
 		}
 	}

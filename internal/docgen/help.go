@@ -42,6 +42,9 @@ func splitHelp(c cli.Command) help {
 	return h
 }
 
+// takesFiles says the command's arguments are files (report's recordings).
+func (h help) takesFiles() bool { return strings.HasPrefix(h.args, "FILE") }
+
 // summary is a description's first clause, for completion menus.
 func summary(s string) string {
 	s = strings.Join(strings.Fields(s), " ")

@@ -70,7 +70,7 @@ func Zsh(w io.Writer, cmds []cli.Command) error {
 				subs = append(subs, s.Sub+"\\:"+strings.ReplaceAll(summary(splitHelp(s).desc[0]), ":", `\:`))
 			}
 			b.WriteString(" \\\n\t\t\t" + zshQuote("1:command:(("+strings.Join(subs, " ")+"))"))
-		case strings.HasPrefix(h.args, "FILE"):
+		case h.takesFiles():
 			b.WriteString(" \\\n\t\t\t'*:FILE:_files'")
 		}
 		b.WriteString("\n\t\t;;\n")
