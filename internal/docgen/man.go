@@ -21,7 +21,7 @@ var (
 	exitStatus = [][2]string{
 		{"0", "The trace ended as asked (Ctrl-C, SIGTERM, --duration, q in top); the report was written; doctor: porttrace can trace on this host."},
 		{"1", "An error, said in one sentence on standard error: no hook tier loads, a file cannot be written, events could not be recorded (a full disk); doctor: porttrace cannot trace here."},
-		{"2", "A bad command line: an unknown flag, a value a flag does not take, a missing file."},
+		{"2", "A bad command line: an unknown flag, a value a flag does not take, report without a recording."},
 		{"70", "An internal error: a bug. Run the command again with PORTTRACE_DEBUG=1 and report what it prints."},
 	}
 	environment = [][2]string{
