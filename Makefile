@@ -68,6 +68,8 @@ DOC_DATE ?= $(shell git log -1 --format=%cd --date=format:%Y-%m-%d 2>/dev/null |
 
 release:
 	for a in $(RELEASE_ARCHES); do \
+		o=$$a; [ $$a != amd64 ] || o=x86; \
+		ls tracer/*_$${o}_bpfel.o >/dev/null 2>&1 || { echo "make release: tracer/ has no BPF objects for $$a (tracer/*_$${o}_bpfel.o): add $$a to bpf2go's -target in tracer/gen.go and run make generate"; exit 1; }; \
 		CGO_ENABLED=0 GOOS=linux GOARCH=$$a $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/porttrace-linux-$$a ./cmd/porttrace || exit 1; \
 	done
 

@@ -65,8 +65,9 @@ step "the unit's command, for 2 s: its recording is root's alone and readable"
 /usr/sbin/porttrace report /var/log/porttrace/trace.jsonl* | head -3
 rm /var/log/porttrace/trace.jsonl # so that dpkg -r can take the directory
 
-step "the installed porttrace doctor"
-/usr/sbin/porttrace doctor --color never | tail -3
+step "the installed porttrace doctor, as the README runs it"
+[ "$(command -v porttrace)" = /usr/sbin/porttrace ] || fail "porttrace on PATH is '$(command -v porttrace)', not /usr/sbin/porttrace"
+porttrace doctor --color never | tail -3
 
 # take PORT: holds the port for 1.5 s, after the tracer has started.
 take() { python3 -c 'import socket,sys,time; time.sleep(1.5); s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(1.5)' "$1"; }
