@@ -23,6 +23,7 @@ bin=dist/porttrace-linux-amd64
 linked=$(ldd "$bin" 2>&1 || true)
 grep -q "not a dynamic executable" <<<"$linked" || fail "$bin is not static: $linked"
 [ "$("$bin" --version)" = "porttrace $version" ] || fail "$bin --version says '$("$bin" --version)', git says $version"
+built=$(podman image inspect --format '{{.Id}}' "localhost/porttrace:$version-amd64")
 deb=$(ls dist/porttrace_*_amd64.deb)
 rpm=$(ls dist/porttrace-*.x86_64.rpm)
 echo "built: $bin ($version), $deb, $rpm, dist/porttrace-image-amd64.tar"
@@ -128,8 +129,9 @@ rpm -qlp "$rpm"
 
 step "the image: podman load, then the README's podman run lines"
 export CONTAINERS_CONF=$PWD/.ci/containers.conf
-podman rmi -f localhost/porttrace:latest >/dev/null 2>&1 || true
+podman rmi -f "$built" >/dev/null
 podman load -i dist/porttrace-image-amd64.tar
+loaded=$(podman image inspect --format '{{.Id}}' localhost/porttrace:latest)
 # The image holds the static binary and nothing else.
 img=dist/porttrace-image-amd64.tar
 layers=$(tar -xOf "$img" manifest.json | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)[0]["Layers"]))')
@@ -143,6 +145,6 @@ $run --port 47892 -d 5s --format json >/tmp/porttrace-image.jsonl
 wait
 seen 47892 /tmp/porttrace-image.jsonl
 grep '"port":47892' /tmp/porttrace-image.jsonl | head -1
-podman rmi -f localhost/porttrace:latest "localhost/porttrace:$version-amd64" >/dev/null 2>&1 || true
+podman rmi -f "$loaded" >/dev/null
 rm -f /tmp/porttrace-deb.jsonl /tmp/porttrace-image.jsonl /tmp/porttrace-release.log
 echo "== packages: all passed"
