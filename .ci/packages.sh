@@ -11,13 +11,16 @@ export DEBIAN_FRONTEND=noninteractive
 
 step() { echo "== packages: $*"; }
 fail() { echo "packages: FAILED: $*" >&2; exit 1; }
+# Its logs and traces, in a directory of its own (mktemp: no one else's link).
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 
 step "install the packaging tools"
 apt-get install -y -qq --no-install-recommends podman runc rpm man-db groff-base bash-completion zsh fish python3 git make >/dev/null
 
 step "build: make release docs packages image"
 rm -rf dist
-make release docs packages image >/tmp/porttrace-release.log 2>&1 || { tail -30 /tmp/porttrace-release.log; fail "make release docs packages image"; }
+make release docs packages image >"$work/release.log" 2>&1 || { tail -30 "$work/release.log"; fail "make release docs packages image"; }
 version=$(git describe --always --dirty)
 bin=dist/porttrace-linux-amd64
 linked=$(ldd "$bin" 2>&1 || true)
@@ -79,10 +82,10 @@ seen() { # seen PORT FILE: the alloc of PORT by python3 is in the trace
 
 step "a short trace from /usr/sbin/porttrace sees a port taken"
 take 47891 &
-/usr/sbin/porttrace --port 47891 -d 5s --format json >/tmp/porttrace-deb.jsonl
+/usr/sbin/porttrace --port 47891 -d 5s --format json >"$work/deb.jsonl"
 wait
-seen 47891 /tmp/porttrace-deb.jsonl
-grep '"port":47891' /tmp/porttrace-deb.jsonl | head -1
+seen 47891 "$work/deb.jsonl"
+grep '"port":47891' "$work/deb.jsonl" | head -1
 
 step "man -w porttrace; the page names every command"
 [ "$(man -w porttrace)" = /usr/share/man/man8/porttrace.8.gz ] || fail "man -w porttrace: $(man -w porttrace 2>&1)"
@@ -141,10 +144,9 @@ run="podman run --rm --pid=host --network=host --cgroupns=host --cap-drop=all --
 grep -qF -- "sudo $run doctor" README.md || fail "README's podman line is not the one tested: $run"
 $run doctor --color never | tail -2
 take 47892 &
-$run --port 47892 -d 5s --format json >/tmp/porttrace-image.jsonl
+$run --port 47892 -d 5s --format json >"$work/image.jsonl"
 wait
-seen 47892 /tmp/porttrace-image.jsonl
-grep '"port":47892' /tmp/porttrace-image.jsonl | head -1
+seen 47892 "$work/image.jsonl"
+grep '"port":47892' "$work/image.jsonl" | head -1
 podman rmi -f "$loaded" >/dev/null
-rm -f /tmp/porttrace-deb.jsonl /tmp/porttrace-image.jsonl /tmp/porttrace-release.log
 echo "== packages: all passed"
