@@ -51,3 +51,51 @@ check-generated: generate
 
 clean:
 	rm -rf bin
+
+# ---- Releases (README, "Install"): static binaries, the man page and
+# completions, the .deb and .rpm (nfpm, pinned in go.mod), and a container
+# image built without a registry; all into dist/.
+# arm64 joins RELEASE_ARCHES when tracer/ has arm64 BPF objects: the ones
+# committed are built for amd64 only (their kprobes read amd64 registers).
+RELEASE_ARCHES ?= amd64
+DIST := dist
+# A package version starts with a digit and sorts: a v-tag's, or the commit's time and hash.
+PKG_VERSION ?= $(shell t=$$(git describe --tags --exact-match --match 'v[0-9]*' 2>/dev/null) && echo $${t\#v} || git log -1 --format=0.0~git%cd.%h --date=format:%Y%m%d%H%M%S 2>/dev/null || echo 0.0~devel)
+# The page's date is the commit's, so a rebuild makes the same page.
+DOC_DATE ?= $(shell git log -1 --format=%cd --date=format:%Y-%m-%d 2>/dev/null || date -u +%F)
+
+.PHONY: release docs packages image clean-dist
+
+release:
+	for a in $(RELEASE_ARCHES); do \
+		o=$$a; [ $$a != amd64 ] || o=x86; \
+		ls tracer/*_$${o}_bpfel.o >/dev/null 2>&1 || { echo "make release: tracer/ has no BPF objects for $$a (tracer/*_$${o}_bpfel.o): add $$a to bpf2go's -target in tracer/gen.go and run make generate"; exit 1; }; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$a $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/porttrace-linux-$$a ./cmd/porttrace || exit 1; \
+	done
+
+docs:
+	$(GO) run ./internal/docgen/gendocs -o $(DIST)/share -version $(VERSION) -date $(DOC_DATE)
+	gzip -9nkf $(DIST)/share/porttrace.8
+
+packages: release docs
+	for a in $(RELEASE_ARCHES); do \
+		sed 's/$${ARCH}/'$$a/g deploy/nfpm.yaml >$(DIST)/nfpm-$$a.yaml || exit 1; \
+		for p in deb rpm; do \
+			PKG_VERSION='$(PKG_VERSION)' $(GO) tool nfpm package -f $(DIST)/nfpm-$$a.yaml -p $$p -t $(DIST)/ || exit 1; \
+		done; \
+	done
+
+# FROM scratch needs nothing from a registry. Each image is also saved as a
+# file to carry to hosts (podman load -i / docker load -i), named
+# localhost/porttrace:latest there; here it is also tagged with its version.
+image: release
+	for a in $(RELEASE_ARCHES); do \
+		podman build --layers=false --arch $$a --build-arg TARGETARCH=$$a -f deploy/Containerfile \
+			-t localhost/porttrace:$(VERSION)-$$a -t localhost/porttrace:latest $(DIST) || exit 1; \
+		rm -f $(DIST)/porttrace-image-$$a.tar; \
+		podman save -o $(DIST)/porttrace-image-$$a.tar localhost/porttrace:latest || exit 1; \
+	done
+
+clean: clean-dist
+clean-dist:
+	rm -rf $(DIST)

@@ -16,6 +16,9 @@ func newCommand(name string, stderr io.Writer) (*pflag.FlagSet, func(error) (Con
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
+	if c, ok := stderr.(*flagCollector); ok {
+		c.fs = fs
+	}
 	fail := func(err error) (Config, int, bool) {
 		fmt.Fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", name, err, name)
 		return Config{}, 2, true

@@ -22,7 +22,7 @@ anything missing. Exit status 0 when porttrace can trace here, 1 when not.
 func parseDoctor(args []string, stdout, stderr io.Writer) (Config, int, bool) {
 	fs, fail := newCommand("porttrace doctor", stderr)
 	help := fs.BoolP("help", "h", false, "show this help")
-	col := fs.String("color", "auto", "colour: auto, always or never")
+	col := fs.String("color", "auto", "colour the checks: `WHEN` is auto (on a terminal, unless NO_COLOR is set), always or never")
 	if err := fs.Parse(args); err != nil {
 		return fail(flagError(err))
 	}
@@ -32,6 +32,11 @@ func parseDoctor(args []string, stdout, stderr io.Writer) (Config, int, bool) {
 	}
 	if fs.NArg() > 0 {
 		return fail(usageErrorf("unexpected argument %q: doctor takes no arguments", fs.Arg(0)))
+	}
+	switch *col {
+	case "auto", "always", "never":
+	default:
+		return fail(usageErrorf("--color: %q is not a choice: use auto, always or never", *col))
 	}
 	return Config{Command: "doctor", Color: *col}, 0, false
 }
