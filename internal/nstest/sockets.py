@@ -296,6 +296,7 @@ def udp_reconnect(host, port1, port2, hold_ms):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     t1 = now()
     s.connect((host, int(port1)))
+    t1b = now()
     first = s.getsockname()[1]
     time.sleep(int(hold_ms) / 1000)
     unspec = struct.pack("HH12x", socket.AF_UNSPEC, 0)
@@ -309,7 +310,7 @@ def udp_reconnect(host, port1, port2, hold_ms):
     time.sleep(int(hold_ms) / 1000)
     t4 = now()
     s.close()
-    say(first=first, after_unspec=gone, second=second, t_connect=t1, t_unspec=t2, t_unspec_done=t3, t_release=t4)
+    say(first=first, after_unspec=gone, second=second, t_connect=t1, t_connected=t1b, t_unspec=t2, t_unspec_done=t3, t_release=t4)
 
 
 def thread_connect(name, host, port, hold_ms):
