@@ -5,15 +5,19 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/porttrace/porttrace/internal/output"
 )
 
-// ExitCode prints err as one line and turns it into the exit status.
+// ExitCode prints err as one line and turns it into the exit status. The
+// message is printed as it is, not capitalised: it often starts with a file
+// name, and link1 is not Link1. It is made printable, as file names and
+// process names in it may come from anyone.
 func ExitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	msg := err.Error()
-	msg = strings.ToUpper(msg[:1]) + msg[1:]
+	msg := output.Printable(err.Error())
 	if !strings.HasSuffix(msg, ".") {
 		msg += "."
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/porttrace/porttrace/internal/output"
 	"github.com/porttrace/porttrace/internal/record"
 	"github.com/porttrace/porttrace/internal/report"
 	"github.com/porttrace/porttrace/tracer"
@@ -112,7 +113,7 @@ func RunReport(rc ReportConfig, stdout, stderr io.Writer) error {
 	warned := 0
 	rd, err := record.Open(rc.Files, func(msg string) {
 		if warned < 20 {
-			fmt.Fprintf(stderr, "porttrace report: warning: %s\n", msg)
+			fmt.Fprintf(stderr, "porttrace report: warning: %s\n", output.Printable(msg))
 		} else if warned == 20 {
 			fmt.Fprintln(stderr, "porttrace report: warning: more problems; not listing them all")
 		}

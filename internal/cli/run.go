@@ -50,7 +50,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if cfg.Output != "" {
 		var err error
 		opts := record.Options{Force: cfg.Force, RotateSize: cfg.RotateSize, RotateKeep: cfg.RotateKeep, Compress: cfg.Compress,
-			OnError: func(err error) { fmt.Fprintf(stderr, "porttrace: %s; tracing goes on without recording\n", err) }}
+			OnError: func(err error) { fmt.Fprintf(stderr, "porttrace: %s\n", output.Printable(err.Error())) }}
 		if rec, err = record.Create(cfg.Output, opts); err != nil {
 			return err
 		}
@@ -280,7 +280,7 @@ func writeSummary(w io.Writer, b *report.Builder) {
 			}
 			return output.Duration(v)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%d\t%d\n", p.PID, p.Comm, p.Allocs+p.Existing, d(p.HeldP50), d(p.HeldP99), d(p.HeldMax), p.Peak, p.Fails)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%d\t%d\n", p.PID, output.Printable(p.Comm), p.Allocs+p.Existing, d(p.HeldP50), d(p.HeldP99), d(p.HeldMax), p.Peak, p.Fails)
 	}
 	tw.Flush()
 }

@@ -100,7 +100,7 @@ func (t *Text) Line(e *tracer.Event) string {
 			}
 			if len(p.TopHolders) > 0 {
 				h := p.TopHolders[0]
-				last += fmt.Sprintf("; most held by %s[%d]: %d", h.Comm, h.PID, h.Count)
+				last += fmt.Sprintf("; most held by %s[%d]: %d", Printable(h.Comm), h.PID, h.Count)
 			}
 			last += ")"
 		}
@@ -114,7 +114,7 @@ func (t *Text) Line(e *tracer.Event) string {
 	}
 	return strings.TrimRight(fmt.Sprintf("%-*s %s %-*s %*s %-*s %*d %-*s %-*s → %-*s %s",
 		wTime, ts, kind, wProto, protoFamily(e), wPort, port, wVia, e.Via,
-		wPID, e.PID, wComm, e.Comm, wAddr, local, wAddr, remote, last), " ")
+		wPID, e.PID, wComm, Printable(e.Comm), wAddr, local, wAddr, remote, last), " ")
 }
 
 func protoFamily(e *tracer.Event) string {

@@ -119,7 +119,7 @@ func (w *Writer) fail(err error) {
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	w.err = fmt.Errorf("recording to %s failed: %w; recording stopped, what was written before is intact", w.path, err)
+	w.err = fmt.Errorf("recording to %s failed: %w; recording stopped, what was written before is intact; tracing goes on", w.path, err)
 	if w.opts.OnError != nil {
 		w.opts.OnError(w.err)
 	}
@@ -153,7 +153,7 @@ func (w *Writer) rotate() {
 		go func() {
 			defer w.zipping.Done()
 			if err := gzipFile(old); err != nil && w.opts.OnError != nil {
-				w.opts.OnError(fmt.Errorf("compress %s (kept uncompressed): %w", old, err))
+				w.opts.OnError(fmt.Errorf("compress %s: %w; it is kept uncompressed and recording goes on", old, err))
 			}
 			w.prune()
 		}()
