@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -142,23 +141,31 @@ func RunReport(rc ReportConfig, stdout, stderr io.Writer) error {
 	r.Truncated = rd.Truncated()
 	r.Filter = describeReportFilter(&rc.Filter)
 
-	w := stdout
-	if rc.Output != "" {
-		flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-		if rc.Force {
-			flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-		}
-		f, err := os.OpenFile(rc.Output, flags, 0o644)
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s already exists: choose another file, or add --force to replace it", rc.Output)
-		}
-		if err != nil {
-			return fmt.Errorf("create report: %w", err)
-		}
-		defer f.Close()
-		w = f
+	if rc.Output == "" {
+		return writeReport(stdout, rc.Format, r)
 	}
-	switch rc.Format {
+	// The page or document is written beside an old one --force replaces,
+	// and takes its name only once whole.
+	f, err := record.CreateNew(rc.Output, rc.Force)
+	if err != nil {
+		return fmt.Errorf("create report: %w", err)
+	}
+	if err := writeReport(f, rc.Format, r); err != nil {
+		f.Abort()
+		return err
+	}
+	if err := f.Commit(); err != nil {
+		f.Abort()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+func writeReport(w io.Writer, format string, r *report.Report) (err error) {
+	switch format {
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

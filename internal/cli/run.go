@@ -26,7 +26,7 @@ import (
 // duration passes, or an error.
 func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if cfg.CPUProfile != "" {
-		f, err := os.Create(cfg.CPUProfile)
+		f, err := record.CreateNew(cfg.CPUProfile, false)
 		if err != nil {
 			return fmt.Errorf("create profile: %w", err)
 		}
@@ -56,14 +56,16 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		}
 	}
 
+	// Until tracing has started, nothing is recorded: an error leaves no
+	// empty file behind, and the file --force was to replace as it was.
+	started := false
+	defer func() {
+		if rec != nil && !started {
+			rec.Abort()
+		}
+	}()
 	t, err := tracer.Open(tracer.Options{Filter: cfg.Filter, BufferSize: cfg.BufferSize, SkipHooks: cfg.SkipHooks, Hooks: cfg.Hooks})
 	if err != nil {
-		if rec != nil {
-			rec.Close()
-			if st, serr := os.Stat(cfg.Output); serr == nil && st.Size() == 0 {
-				os.Remove(cfg.Output) // nothing was recorded: leave no empty file behind
-			}
-		}
 		return err
 	}
 	defer t.Close()
@@ -80,6 +82,12 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	sink := newSink(cfg.Format, stdout, rec)
 	defer sink.flush()
 	sink.write(&start)
+	if rec != nil {
+		if err := rec.Commit(); err != nil {
+			return err
+		}
+	}
+	started = true
 	if cfg.Format == "text" {
 		fmt.Fprintf(stderr, "porttrace: tracing %s in %d network namespace%s (%s hooks, %d attached); Ctrl-C to stop\n",
 			describeFilter(&cfg.Filter), len(nss), plural(len(nss)), t.Tier(), len(t.Hooks()))
