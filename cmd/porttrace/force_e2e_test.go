@@ -50,7 +50,10 @@ func TestForceKeepsTheOldRecordingUntilTracingStarts(t *testing.T) {
 	cmd := exec.Command(binary, "--hooks", "precise", "-o", file, "--force", "-d", "500ms")
 	out, err := cmd.CombinedOutput()
 	b, _ := os.ReadFile(file)
-	fi, _ := os.Stat(file)
+	fi, serr := os.Stat(file)
+	if serr != nil {
+		t.Fatalf("the recording is gone: %v\n%s", serr, out)
+	}
 	if err != nil {
 		// This kernel refuses the precise hooks (no BPF trampolines).
 		if string(b) != "old recording\n" || fi.Mode().Perm() != 0o644 {
