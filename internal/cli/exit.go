@@ -26,5 +26,9 @@ func ExitCode(err error, stderr io.Writer) int {
 	if errors.As(err, &ue) {
 		return 2
 	}
+	var ie *ErrInterrupted
+	if errors.As(err, &ie) {
+		return 128 + int(ie.Signal)
+	}
 	return 1
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -81,6 +82,22 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 
 	sink := newSink(cfg.Format, stdout, rec)
 	defer sink.flush()
+	// A closed or failing stdout ends the printing, not the recording;
+	// with nothing recorded, it ends the run.
+	sink.onOutErr = func(err error) {
+		then := "tracing stopped"
+		if rec != nil {
+			then = "recording to " + cfg.Output + " goes on"
+		}
+		if errors.Is(err, syscall.EPIPE) {
+			fmt.Fprintf(stderr, "porttrace: standard output was closed: printing stopped; %s\n", output.Printable(then))
+		} else {
+			fmt.Fprintf(stderr, "porttrace: write standard output: %s: printing stopped; %s\n", output.Printable(err.Error()), output.Printable(then))
+		}
+		if rec == nil {
+			t.Stop()
+		}
+	}
 	sink.write(&start)
 	if rec != nil {
 		if err := rec.Commit(); err != nil {
@@ -204,7 +221,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if sum != nil {
 		writeSummary(stderr, sum)
 	}
-	return errors.Join(rerr, recErr)
+	return errors.Join(rerr, recErr, sink.err())
 }
 
 func setColor(mode string, stdout io.Writer) {
@@ -239,12 +256,15 @@ func plural(n int) string {
 // to the file. stdout is flushed at once on a terminal; otherwise the trace
 // loop flushes it at every tick (200 ms).
 type sink struct {
-	format string
-	w      *bufio.Writer
-	tty    bool
-	text   *output.Text
-	rec    *record.Writer
-	buf    []byte
+	format     string
+	w          *bufio.Writer
+	tty        bool
+	text       *output.Text
+	rec        *record.Writer
+	buf        []byte
+	outErr     error // stdout failed: nothing more is printed
+	notPrinted uint64
+	onOutErr   func(error)
 }
 
 func newSink(format string, stdout io.Writer, rec *record.Writer) *sink {
@@ -262,6 +282,10 @@ func (s *sink) write(e *tracer.Event) {
 	if s.rec != nil {
 		s.rec.Write(e)
 	}
+	if s.outErr != nil {
+		s.notPrinted++
+		return
+	}
 	if s.format == "json" {
 		s.buf = output.AppendJSON(s.buf[:0], e)
 		s.w.Write(s.buf)
@@ -272,9 +296,34 @@ func (s *sink) write(e *tracer.Event) {
 	if s.tty {
 		s.w.Flush()
 	}
+	s.check()
 }
 
-func (s *sink) flush() { s.w.Flush() }
+func (s *sink) flush() {
+	if s.outErr == nil {
+		s.w.Flush()
+		s.check()
+	}
+}
+
+// check notices, once, that stdout failed (bufio keeps the first error).
+func (s *sink) check() {
+	if _, err := s.w.Write(nil); err != nil && s.outErr == nil {
+		s.outErr = err
+		if s.onOutErr != nil {
+			s.onOutErr(err)
+		}
+	}
+}
+
+// err is what the exit status reports: a stdout that failed, but not one
+// that was closed (| head), which only ended the printing.
+func (s *sink) err() error {
+	if s.outErr == nil || errors.Is(s.outErr, syscall.EPIPE) {
+		return nil
+	}
+	return fmt.Errorf("write standard output: %w (%d events were not printed)", s.outErr, s.notPrinted)
+}
 
 // writeSummary prints, at exit, what each process did.
 func writeSummary(w io.Writer, b *report.Builder) {
