@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -108,9 +109,10 @@ func parseTime(flag, s string) (time.Time, error) {
 }
 
 // RunReport reads the recordings and writes the report.
-func RunReport(rc ReportConfig, stdout, stderr io.Writer) error {
+// SIGINT, SIGTERM or SIGHUP (ctx) stops it at once, writing nothing.
+func RunReport(ctx context.Context, rc ReportConfig, stdout, stderr io.Writer) error {
 	warned := 0
-	rd, err := record.Open(rc.Files, func(msg string) {
+	rd, err := record.OpenContext(ctx, rc.Files, func(msg string) {
 		if warned < 20 {
 			fmt.Fprintf(stderr, "porttrace report: warning: %s\n", output.Printable(msg))
 		} else if warned == 20 {
@@ -118,6 +120,9 @@ func RunReport(rc ReportConfig, stdout, stderr io.Writer) error {
 		}
 		warned++
 	})
+	if ctx.Err() != nil {
+		return interrupted(ctx)
+	}
 	if err != nil {
 		return err
 	}
@@ -128,10 +133,19 @@ func RunReport(rc ReportConfig, stdout, stderr io.Writer) error {
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		if ctx.Err() != nil {
+			return interrupted(ctx)
+		}
 		if err != nil {
 			return err
 		}
 		b.Add(e)
+	}
+	// Damage is said whatever the warnings before it: it is what tells a
+	// report on part of a file from a report on all of it.
+	for _, d := range rd.Damaged() {
+		fmt.Fprintf(stderr, "porttrace report: %s is damaged (%s): the report covers its first %d lines, %d of its %d bytes\n",
+			output.Printable(d.File), output.Printable(d.Err), d.Lines, d.Bytes, d.Size)
 	}
 	if rd.Records() == 0 {
 		return fmt.Errorf("no porttrace records could be read from %s: give files written by porttrace -o", strings.Join(rc.Files, ", "))
@@ -139,6 +153,8 @@ func RunReport(rc ReportConfig, stdout, stderr io.Writer) error {
 	r := b.Finish()
 	r.Files = rc.Files
 	r.Truncated = rd.Truncated()
+	r.Damaged = rd.Damaged()
+	r.Duplicates = rd.Duplicates()
 	r.Filter = describeReportFilter(&rc.Filter)
 
 	if rc.Output == "" {

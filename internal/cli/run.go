@@ -39,7 +39,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	switch cfg.Command {
 	case "report":
-		return RunReport(cfg.Report, stdout, stderr)
+		return RunReport(ctx, cfg.Report, stdout, stderr)
 	case "top":
 		return RunTop(ctx, cfg.Top, stdout, stderr)
 	case "doctor":

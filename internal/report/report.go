@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/porttrace/porttrace/internal/output"
+	"github.com/porttrace/porttrace/internal/record"
 	"github.com/porttrace/porttrace/tracer"
 )
 
@@ -259,20 +260,24 @@ func (b *Builder) occupancy(netns uint32) *occupancy {
 
 // Report is the finished report; its JSON form is the --format json output.
 type Report struct {
-	Span      Span          `json:"span"`
-	Events    uint64        `json:"events"`
-	Lost      uint64        `json:"lost"`
-	Truncated bool          `json:"truncated"`
-	Files     []string      `json:"files"`
-	Filter    string        `json:"filter"`
-	Processes []Process     `json:"processes"`
-	Ports     []Port        `json:"ports"`
-	Failures  []Failure     `json:"failures"`
-	FailTotal uint64        `json:"failures_total"`
-	Ranges    []RangeSeries `json:"occupancy"`
-	Timeline  []Hold        `json:"-"`
-	Sampled   bool          `json:"-"` // Timeline is a sample of HoldTotal holds
-	HoldTotal uint64        `json:"-"`
+	Span      Span            `json:"span"`
+	Events    uint64          `json:"events"`
+	Lost      uint64          `json:"lost"`
+	Truncated bool            `json:"truncated"`
+	Damaged   []record.Damage `json:"damaged"` // files not read to their end
+	// Duplicates counts events passed over as read before from another
+	// file (the same file twice, rotated files that overlap).
+	Duplicates uint64        `json:"duplicates"`
+	Files      []string      `json:"files"`
+	Filter     string        `json:"filter"`
+	Processes  []Process     `json:"processes"`
+	Ports      []Port        `json:"ports"`
+	Failures   []Failure     `json:"failures"`
+	FailTotal  uint64        `json:"failures_total"`
+	Ranges     []RangeSeries `json:"occupancy"`
+	Timeline   []Hold        `json:"-"`
+	Sampled    bool          `json:"-"` // Timeline is a sample of HoldTotal holds
+	HoldTotal  uint64        `json:"-"`
 }
 
 // Span is the time the report covers.
@@ -350,7 +355,7 @@ type OccPoint struct {
 // Finish closes the report. Holds still open become holds without an end.
 func (b *Builder) Finish() *Report {
 	r := &Report{Span: Span{Start: b.first, End: b.last, Duration: b.last.Sub(b.first)}, Events: b.events, Lost: b.lost, FailTotal: b.failCount,
-		Processes: []Process{}, Ports: []Port{}, Failures: []Failure{}, Ranges: []RangeSeries{}}
+		Processes: []Process{}, Ports: []Port{}, Failures: []Failure{}, Ranges: []RangeSeries{}, Damaged: []record.Damage{}}
 	for _, e := range b.open {
 		b.hold(Hold{Port: e.Port, Proto: e.Proto, NetNS: e.NetNS, PID: e.PID, Comm: e.Comm, Start: e.Time, Held: b.last.Sub(e.Time),
 			Via: e.Via, Remote: netip.AddrPortFrom(e.RemoteAddr, e.RemotePort)})

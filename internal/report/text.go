@@ -25,7 +25,14 @@ func WriteText(w io.Writer, r *Report) error {
 	if r.Truncated {
 		b.WriteString("; a file was cut short (read up to its last whole line)")
 	}
+	if r.Duplicates > 0 {
+		fmt.Fprintf(b, "; %d repeated events counted once", r.Duplicates)
+	}
 	b.WriteString(".\n")
+	for _, d := range r.Damaged {
+		fmt.Fprintf(b, "%s is damaged (%s): only its first %d lines (%d of %d bytes) are in this report.\n",
+			output.Printable(d.File), output.Printable(d.Err), d.Lines, d.Bytes, d.Size)
+	}
 
 	b.WriteString("\nPROCESSES\n")
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
