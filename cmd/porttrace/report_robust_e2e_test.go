@@ -149,3 +149,36 @@ func TestReportCountsDuplicatesOnce(t *testing.T) {
 		t.Errorf("no warning about the repeats:\n%s", errs)
 	}
 }
+
+// Values the kernel cannot produce are refused with a warning naming the
+// line, not printed as nonsense.
+func TestReportRejectsOutOfRangeValues(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "trace.jsonl")
+	lines := []string{
+		`{"event":"start","time":"2026-11-25T03:00:00Z","namespaces":[{"netns":1,"range":[60999,32768]}]}`,
+		`{"event":"start","time":"2026-11-25T03:00:00Z","namespaces":[{"netns":1,"range":[32768,60999]}]}`,
+		`{"event":"release","time":"2026-11-25T03:00:01Z","proto":"tcp","family":"ipv4","port":40000,"via":"connect","pid":7,"comm":"x","netns":1,"held_ns":9223372036854775807}`,
+		`{"event":"release","time":"2026-11-25T03:00:02Z","proto":"tcp","family":"ipv4","port":40001,"via":"connect","pid":7,"comm":"x","netns":1,"held_ns":1000}`,
+		`{"event":"fail","time":"2026-11-25T03:00:03Z","proto":"tcp","family":"ipv4","port":0,"via":"connect","pid":7,"comm":"x","netns":1,"errno":"EADDRNOTAVAIL","in_use":2147483647,"range_size":1}`,
+	}
+	os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+	text, errs, code := runBin(t, "report", p)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{
+		p + ": line 1 is not a porttrace record (range [60999,32768] of netns 1 is out of range",
+		p + ": line 3 is not a porttrace record (held_ns 9223372036854775807 is out of range",
+		p + ": line 5 is not a porttrace record (in_use 2147483647 is out of range",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("no warning %q in:\n%s", want, errs)
+		}
+	}
+	if strings.Contains(text, "-9223372036854775808") || strings.Contains(text, " of -") {
+		t.Errorf("nonsense printed:\n%s", text)
+	}
+	if f := rowOf(text, 0, "7"); f == nil || f[4] != "1" || f[5] != "1.00µs" {
+		t.Errorf("process row %q; want 1 release held 1.00µs\n%s", f, text)
+	}
+}
