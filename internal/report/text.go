@@ -29,6 +29,9 @@ func WriteText(w io.Writer, r *Report) error {
 		fmt.Fprintf(b, "; %d repeated events counted once", r.Duplicates)
 	}
 	b.WriteString(".\n")
+	for _, l := range r.Limits {
+		b.WriteString(l + "\n")
+	}
 	for _, d := range r.Damaged {
 		fmt.Fprintf(b, "%s is damaged (%s): only its first %d lines (%d of %d bytes) are in this report.\n",
 			output.Printable(d.File), output.Printable(d.Err), d.Lines, d.Bytes, d.Size)
