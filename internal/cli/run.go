@@ -10,7 +10,6 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/fatih/color"
@@ -208,8 +207,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "porttrace: %d event%s (%d alloc, %d release, %d fail), %d lost, %s\n",
 		stats.Events, plural(int(stats.Events)), stats.Allocs, stats.Releases, stats.Fails, stats.Lost, output.Duration(stats.Duration))
 	if stats.Lost > 0 {
-		fmt.Fprintf(stderr, "porttrace: %d events were dropped in the kernel because the ring buffer was full: raise --buffer (now %dM)\n",
-			stats.Lost, cfg.BufferSize>>20)
+		fmt.Fprintln(stderr, lostAdvice(stats.Lost, cfg.BufferSize))
 	}
 	var recErr error
 	if rec != nil {
@@ -219,7 +217,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		}
 	}
 	if sum != nil {
-		writeSummary(stderr, sum)
+		writeSummary(stderr, sum, stats.Lost)
 	}
 	return errors.Join(rerr, recErr, sink.err())
 }
@@ -323,21 +321,4 @@ func (s *sink) err() error {
 		return nil
 	}
 	return fmt.Errorf("write standard output: %w (%d events were not printed)", s.outErr, s.notPrinted)
-}
-
-// writeSummary prints, at exit, what each process did.
-func writeSummary(w io.Writer, b *report.Builder) {
-	r := b.Finish()
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nPID\tCOMM\tALLOCS\tHELD p50\tp99\tmax\tPEAK AT ONCE\tFAILED")
-	for _, p := range r.Processes {
-		d := func(v time.Duration) string {
-			if p.Releases == 0 {
-				return "-"
-			}
-			return output.Duration(v)
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%d\t%d\n", p.PID, output.Printable(p.Comm), p.Allocs+p.Existing, d(p.HeldP50), d(p.HeldP99), d(p.HeldMax), p.Peak, p.Fails)
-	}
-	tw.Flush()
 }
