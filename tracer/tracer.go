@@ -399,6 +399,7 @@ func (t *Tracer) Close() error {
 		t.coll.Close()
 		t.coll = nil
 	}
+	t.cgroups.close()
 	if t.cgroupHeld != nil {
 		t.cgroupHeld.Close()
 	}
