@@ -2,12 +2,16 @@ package record
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/porttrace/porttrace/tracer"
 )
 
 const stamp1, stamp2, stamp3 = "20261125T210000.000000001Z", "20261125T210001.000000002Z", "20261125T210002.000000003Z"
@@ -160,5 +164,44 @@ func TestForceReplacesOnlyARegularFile(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(target); string(b) != "root's\n" {
 		t.Errorf("the symlink's target was written: %q", b)
+	}
+}
+
+// A rotated file that cannot be compressed is kept as it is, and the
+// message says recording goes on (it does).
+func TestCompressErrorSaysRecordingGoesOn(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: mounts a tmpfs with three inodes")
+	}
+	dir := t.TempDir()
+	// The directory, the recording and the one after rotation: no inode
+	// is left for the gzip file.
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "nr_inodes=3,size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v %s", err, out)
+	}
+	defer exec.Command("umount", dir).Run()
+	var msgs []string
+	var mu sync.Mutex
+	w, err := Create(filepath.Join(dir, "trace.jsonl"), Options{RotateSize: 4096, Compress: true, OnError: func(err error) {
+		mu.Lock()
+		msgs = append(msgs, err.Error())
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		e := tracer.Event{Kind: tracer.KindLost, Time: time.Unix(int64(i), 0), Count: 1}
+		w.Write(&e)
+	}
+	w.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(msgs) != 1 || !strings.HasPrefix(msgs[0], "compress "+dir) || !strings.HasSuffix(msgs[0], "; it is kept uncompressed and recording goes on") ||
+		strings.Contains(msgs[0], "without recording") {
+		t.Errorf("messages %q", msgs)
+	}
+	if rot, _ := Rotated(filepath.Join(dir, "trace.jsonl")); len(rot) != 1 || strings.HasSuffix(rot[0], ".gz") {
+		t.Errorf("rotated files %v; want one, uncompressed", rot)
 	}
 }
