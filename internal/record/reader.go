@@ -125,9 +125,9 @@ func OpenContext(ctx context.Context, paths []string, warn func(string)) (*Reade
 		}
 		r.files = append(r.files, s)
 		// Peek the first record to order the files.
-		e, h, err := r.next(s)
+		e, line, err := r.next(s)
 		if err == nil {
-			s.peek, s.peekHash = &e, h
+			s.peek, s.peekHash = &e, maphash.Bytes(r.seed, line)
 			s.first = e.Time
 		}
 		if cerr := ctx.Err(); cerr != nil {
@@ -191,15 +191,15 @@ func (r *Reader) interrupt() {
 func (r *Reader) Next() (tracer.Event, error) {
 	for r.cur < len(r.files) {
 		s := r.files[r.cur]
-		var e tracer.Event
-		var h uint64
-		var err error
 		if s.peek != nil {
-			e, h = *s.peek, s.peekHash
+			e := *s.peek
 			s.peek = nil
-		} else {
-			e, h, err = r.next(s)
+			if r.repeated(s, &e, nil, s.peekHash) {
+				continue
+			}
+			return e, nil
 		}
+		e, line, err := r.next(s)
 		if err == io.EOF {
 			r.endOf(s)
 			continue
@@ -207,7 +207,7 @@ func (r *Reader) Next() (tracer.Event, error) {
 		if err != nil {
 			return e, err
 		}
-		if r.repeated(s, &e, h) {
+		if r.repeated(s, &e, line, 0) {
 			continue
 		}
 		return e, nil
@@ -216,9 +216,18 @@ func (r *Reader) Next() (tracer.Event, error) {
 }
 
 // repeated reports whether e was read before from another file; if not, it
-// remembers e while a later file may still repeat it.
-func (r *Reader) repeated(s *source, e *tracer.Event, h uint64) bool {
+// remembers e while a later file may still repeat it. The line is hashed
+// only where files overlap: a single recording costs nothing.
+// The hash is h when line is nil (a peeked event, hashed when read).
+func (r *Reader) repeated(s *source, e *tracer.Event, line []byte, h uint64) bool {
+	hashed := line == nil
+	hash := func() {
+		if !hashed {
+			h, hashed = maphash.Bytes(r.seed, line), true
+		}
+	}
 	if !r.readTo.IsZero() && !e.Time.After(r.readTo) {
+		hash()
 		if _, ok := r.seen[h]; ok {
 			s.dups++
 			r.dups++
@@ -230,6 +239,7 @@ func (r *Reader) repeated(s *source, e *tracer.Event, h uint64) bool {
 	}
 	if next := r.cur + 1; next < len(r.files) && !e.Time.Before(r.files[next].first) {
 		if len(r.seen) < maxSeen {
+			hash()
 			r.seen[h] = struct{}{}
 		} else if !r.seenFull {
 			r.seenFull = true
@@ -249,10 +259,11 @@ func (r *Reader) endOf(s *source) {
 	r.cur++
 }
 
-func (r *Reader) next(s *source) (tracer.Event, uint64, error) {
+// next reads the next event of s, and its line (valid until the next read).
+func (r *Reader) next(s *source) (tracer.Event, []byte, error) {
 	for {
 		if err := r.ctx.Err(); err != nil {
-			return tracer.Event{}, 0, err
+			return tracer.Event{}, nil, err
 		}
 		line, err := s.br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -260,7 +271,7 @@ func (r *Reader) next(s *source) (tracer.Event, uint64, error) {
 				// No line ends in the first MiB: not a recording (/dev/zero, an image).
 				r.skipped++
 				r.warn("%s is not a porttrace recording (no line ends in its first %d bytes): skipped", s.path, maxLine)
-				return tracer.Event{}, 0, io.EOF
+				return tracer.Event{}, nil, io.EOF
 			}
 			s.line++
 			r.warn("%s: line %d is longer than %d bytes: skipped", s.path, s.line, maxLine)
@@ -277,7 +288,7 @@ func (r *Reader) next(s *source) (tracer.Event, uint64, error) {
 				// A last line without its newline: the writer was stopped mid-line.
 				r.truncated = true
 				r.warn("%s: cut short: line %d is incomplete; read up to line %d", s.path, s.line, s.line-1)
-				return tracer.Event{}, 0, io.EOF
+				return tracer.Event{}, nil, io.EOF
 			}
 			text := bytes.TrimRight(line, "\r\n")
 			if len(bytes.TrimSpace(text)) == 0 {
@@ -291,10 +302,10 @@ func (r *Reader) next(s *source) (tracer.Event, uint64, error) {
 				continue
 			}
 			r.records++
-			return e, maphash.Bytes(r.seed, text), nil
+			return e, text, nil
 		}
 		if err == io.EOF {
-			return tracer.Event{}, 0, io.EOF
+			return tracer.Event{}, nil, io.EOF
 		}
 		if err != nil {
 			return r.readError(s, err)
@@ -319,15 +330,15 @@ func (r *Reader) skipBlank(s *source) {
 // readError ends a file that could not be read on: an interrupt is
 // returned; anything else (gzip damage, an I/O error) keeps what was read,
 // and the file is listed as damaged with how much of it was read.
-func (r *Reader) readError(s *source, err error) (tracer.Event, uint64, error) {
+func (r *Reader) readError(s *source, err error) (tracer.Event, []byte, error) {
 	if cerr := r.ctx.Err(); cerr != nil {
-		return tracer.Event{}, 0, cerr
+		return tracer.Event{}, nil, cerr
 	}
 	r.truncated = true
 	d := Damage{File: s.path, Lines: s.line, Bytes: s.in.n, Size: s.size, Err: err.Error()}
 	r.damaged = append(r.damaged, d)
 	r.warn("%s is damaged: %v; read %d lines (%d of its %d bytes) before it", s.path, err, d.Lines, d.Bytes, d.Size)
-	return tracer.Event{}, 0, io.EOF
+	return tracer.Event{}, nil, io.EOF
 }
 
 func discardLine(br *bufio.Reader) error {

@@ -26,8 +26,8 @@ type step struct {
 }
 
 const (
-	maxSteps   = 1000000 // changes kept, over all namespaces (32 MB)
-	maxBuckets = 2048    // buckets per namespace
+	maxSteps   = 200000 // changes kept, over all namespaces (6 MB)
+	maxBuckets = 2048   // buckets per namespace
 )
 
 func newOccupancy(left *int) *occupancy {
