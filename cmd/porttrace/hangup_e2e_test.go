@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,4 +133,25 @@ func TestStdoutWriteErrorIsReported(t *testing.T) {
 		t.Errorf("tracing went on %v with nowhere to print", took)
 	}
 	noStackTrace(t, msg)
+}
+
+// porttrace report ... | head: the report ends quietly when its reader
+// goes, as it did when SIGPIPE killed it, but with status 0.
+func TestReportIntoAClosedPipeEndsQuietly(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "trace.jsonl")
+	var b strings.Builder
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&b, `{"event":"fail","time":"2026-11-25T03:00:00.%09dZ","proto":"tcp","family":"ipv4","port":0,"via":"connect","pid":%d,"comm":"x","netns":1,"errno":"EADDRNOTAVAIL"}`+"\n", i, i)
+	}
+	os.WriteFile(p, []byte(b.String()), 0o600)
+	cmd := exec.Command(binary, "report", p)
+	out, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	cmd.Start()
+	bufio.NewReader(out).ReadString('\n')
+	out.Close()
+	if code := exitCode(cmd.Wait()); code != 0 || stderr.Len() != 0 {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
 }

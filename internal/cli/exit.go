@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"syscall"
 
 	"github.com/porttrace/porttrace/internal/output"
 )
@@ -14,7 +15,9 @@ import (
 // name, and link1 is not Link1. It is made printable, as file names and
 // process names in it may come from anyone.
 func ExitCode(err error, stderr io.Writer) int {
-	if err == nil {
+	if err == nil || errors.Is(err, syscall.EPIPE) {
+		// EPIPE: whoever read standard output (| head) has had enough;
+		// porttrace stops printing, and that is no error.
 		return 0
 	}
 	msg := output.Printable(err.Error())

@@ -106,7 +106,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	started = true
 	if cfg.Format == "text" {
 		fmt.Fprintf(stderr, "porttrace: tracing %s in %d network namespace%s (%s hooks, %d attached); Ctrl-C to stop\n",
-			describeFilter(&cfg.Filter), len(nss), plural(len(nss)), t.Tier(), len(t.Hooks()))
+			output.Printable(describeFilter(&cfg.Filter)), len(nss), plural(len(nss)), t.Tier(), len(t.Hooks()))
 		for _, n := range t.Notes() {
 			fmt.Fprintf(stderr, "porttrace: %s\n", n)
 		}
