@@ -58,10 +58,15 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 
 	// Until tracing has started, nothing is recorded: an error leaves no
 	// empty file behind, and the file --force was to replace as it was.
-	started := false
+	// After, an error still closes the recording, keeping what it holds.
+	started, closed := false, false
 	defer func() {
-		if rec != nil && !started {
+		switch {
+		case rec == nil || closed:
+		case !started:
 			rec.Abort()
+		default:
+			rec.Close()
 		}
 	}()
 	t, err := tracer.Open(tracer.Options{Filter: cfg.Filter, BufferSize: cfg.BufferSize, SkipHooks: cfg.SkipHooks, Hooks: cfg.Hooks})
@@ -211,7 +216,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	var recErr error
 	if rec != nil {
-		recErr = rec.Close()
+		recErr, closed = rec.Close(), true
 		if n := rec.Dropped(); n > 0 {
 			recErr = fmt.Errorf("%w (%d events were not written to %s)", recErr, n, cfg.Output)
 		}
