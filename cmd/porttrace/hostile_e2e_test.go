@@ -78,12 +78,29 @@ func TestHostileNamesArePrintable(t *testing.T) {
 	nstest.Next(t, holder.Reports)
 	holder.Stdin.Close()
 
+	// A failure names the process holding most of the range: the same name.
+	dry := nstest.New(t, 47000, 47003)
+	dry.ListenHold(t, "127.0.0.1:8000")
+	filler := dry.Start(t, "python3", nstest.Script(), "renamed", hostileHex, "fill", "127.0.0.1", "8000", "0")
+	fillPID := fmt.Sprint(nstest.Next(t, filler.Reports).Int("pid"))
+	filler.Stdin.Write([]byte("\n"))
+	filler.Stdin.Close()
+
 	var out []string
-	for deadline := time.Now().Add(nstest.Scaled(10 * time.Second)); len(out) < 2 && time.Now().Before(deadline); {
-		if l := tr.next(t); strings.Contains(l, " "+pid+" ") {
+	var fail string
+	for deadline := time.Now().Add(nstest.Scaled(10 * time.Second)); (len(out) < 2 || fail == "") && time.Now().Before(deadline); {
+		l := tr.next(t)
+		if strings.Contains(l, " "+pid+" ") {
 			out = append(out, l)
 		}
+		if strings.Contains(l, " fail ") && strings.Contains(l, " "+fillPID+" ") && strings.Contains(l, "most held by") {
+			fail = l
+		}
 	}
+	if want := "most held by " + hostileEsc + "[" + fillPID + "]: 4)"; !strings.HasSuffix(fail, want) || strings.Fields(fail)[6] != hostileEsc {
+		t.Errorf("failure line %q; want the name escaped in its column, and the line to end %q", fail, want)
+	}
+	printableOnly(t, "the failure line", fail)
 	rest, code := tr.stop(t, syscall.SIGINT)
 	if code != 0 {
 		t.Fatalf("trace: exit %d: %s", code, tr.stderr.String())
@@ -114,5 +131,9 @@ func TestHostileNamesArePrintable(t *testing.T) {
 	// PROCESSES: PID COMM ALLOCS HELD-AT-START RELEASES ...
 	if f := rowOf(rep, 0, pid); f == nil || f[1] != recorded || f[2] != "1" || f[4] != "1" {
 		t.Errorf("report row of %s: %q\n%s", pid, f, rep)
+	}
+	// FAILURES: TIME PID COMM PROTO VIA TO ERRNO ...
+	if f := rowOf(rep, 1, fillPID); f == nil || f[2] != recorded || f[6] != "EADDRNOTAVAIL" {
+		t.Errorf("report failure of %s: %q\n%s", fillPID, f, rep)
 	}
 }
