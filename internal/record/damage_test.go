@@ -5,8 +5,11 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -133,5 +136,42 @@ func TestInterruptStopsReading(t *testing.T) {
 		case <-time.After(time.Second):
 			t.Fatalf("%s: still reading a second after the interrupt", p)
 		}
+	}
+}
+
+// A thousand rotated gzip files: only the file being read holds buffers,
+// and every event is read, in order.
+func TestManyFilesBoundedMemory(t *testing.T) {
+	dir := t.TempDir()
+	const n = 1000
+	var paths []string
+	for i := n - 1; i >= 0; i-- {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(append(lostAt(int64(2*i), 1), lostAt(int64(2*i+1), 1)...))
+		zw.Close()
+		p := filepath.Join(dir, fmt.Sprintf("trace.jsonl.%04d.gz", i))
+		os.WriteFile(p, buf.Bytes(), 0o600)
+		paths = append(paths, p)
+	}
+	var ms runtime.MemStats
+	r, err := Open(paths, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	if ms.HeapAlloc > 64<<20 {
+		t.Errorf("%d files open: %d MiB of heap", n, ms.HeapAlloc>>20)
+	}
+	for i := 0; i < 2*n; i++ {
+		e, err := r.Next()
+		if err != nil || e.Time.Unix() != int64(i) {
+			t.Fatalf("event %d: %v at %d", i, err, e.Time.Unix())
+		}
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Errorf("after the last: %v", err)
 	}
 }

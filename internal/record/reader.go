@@ -75,6 +75,9 @@ type source struct {
 	peek     *tracer.Event
 	peekHash uint64
 	dups     uint64
+	regular  bool // a regular file: its buffers can be let go and read again
+	consumed int  // lines read to peek its first event
+	done     bool
 }
 
 // countingReader counts what was read of a file, and ends a read once the
@@ -124,11 +127,19 @@ func OpenContext(ctx context.Context, paths []string, warn func(string)) (*Reade
 			ids[id] = p
 		}
 		r.files = append(r.files, s)
-		// Peek the first record to order the files.
+		// Peek the first record to order the files; then let go of the
+		// buffers (2 MiB for a gzip file) until the file's turn comes, so
+		// a thousand rotated files do not take 2 GiB.
 		e, line, err := r.next(s)
 		if err == nil {
 			s.peek, s.peekHash = &e, maphash.Bytes(r.seed, line)
 			s.first = e.Time
+		} else {
+			s.done = true
+		}
+		if s.regular || s.done {
+			s.consumed = s.line
+			s.release()
 		}
 		if cerr := ctx.Err(); cerr != nil {
 			r.Close()
@@ -158,23 +169,60 @@ func (r *Reader) openSource(path string) (*source, error) {
 	r.mu.Lock()
 	r.opened = append(r.opened, f)
 	r.mu.Unlock()
-	s := &source{path: path, f: f, in: &countingReader{ctx: r.ctx, r: f}}
+	s := &source{path: path, f: f}
 	if st, ok := statOf(f); ok {
 		s.size = st.Size
+		s.regular = st.Mode&syscall.S_IFMT == syscall.S_IFREG
 	}
+	if err := r.attach(s); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// attach puts the buffers (and the gzip reader) on the file, from where it
+// stands.
+func (r *Reader) attach(s *source) error {
+	s.in = &countingReader{ctx: r.ctx, r: s.f}
 	br := bufio.NewReaderSize(s.in, maxLine)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("%s: not a readable gzip file: %w", path, err)
+			return fmt.Errorf("%s: not a readable gzip file: %w", s.path, err)
 		}
 		gz.Multistream(true)
 		s.gz = gz
 		br = bufio.NewReaderSize(gz, maxLine)
 	}
 	s.br = br
-	return s, nil
+	return nil
+}
+
+// resume reads a released file again from its start, passing over the
+// lines read when it was peeked.
+func (r *Reader) resume(s *source) error {
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if err := r.attach(s); err != nil {
+		return err
+	}
+	for i := 0; i < s.consumed; i++ {
+		if err := discardLine(s.br); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// release lets go of a file's buffers; the file stays open.
+func (s *source) release() {
+	if s.gz != nil {
+		s.gz.Close()
+		s.gz = nil
+	}
+	s.br, s.in = nil, nil
 }
 
 // interrupt wakes a read blocked on a FIFO or a pipe.
@@ -191,6 +239,10 @@ func (r *Reader) interrupt() {
 func (r *Reader) Next() (tracer.Event, error) {
 	for r.cur < len(r.files) {
 		s := r.files[r.cur]
+		if s.done {
+			r.endOf(s)
+			continue
+		}
 		if s.peek != nil {
 			e := *s.peek
 			s.peek = nil
@@ -199,8 +251,20 @@ func (r *Reader) Next() (tracer.Event, error) {
 			}
 			return e, nil
 		}
+		if s.br == nil {
+			if err := r.resume(s); err != nil {
+				if cerr := r.ctx.Err(); cerr != nil {
+					return tracer.Event{}, cerr
+				}
+				r.readError(s, err)
+				s.done = true
+				continue
+			}
+		}
 		e, line, err := r.next(s)
 		if err == io.EOF {
+			s.done = true
+			s.release()
 			r.endOf(s)
 			continue
 		}
@@ -291,7 +355,10 @@ func (r *Reader) readError(s *source, err error) (tracer.Event, []byte, error) {
 		return tracer.Event{}, nil, cerr
 	}
 	r.truncated = true
-	d := Damage{File: s.path, Lines: s.line, Bytes: s.in.n, Size: s.size, Err: err.Error()}
+	d := Damage{File: s.path, Lines: s.line, Size: s.size, Err: err.Error()}
+	if s.in != nil {
+		d.Bytes = s.in.n
+	}
 	r.damaged = append(r.damaged, d)
 	r.warn("%s is damaged: %v; read %d lines (%d of its %d bytes) before it", s.path, err, d.Lines, d.Bytes, d.Size)
 	return tracer.Event{}, nil, io.EOF
