@@ -160,6 +160,7 @@ func TestReportRejectsOutOfRangeValues(t *testing.T) {
 		`{"event":"release","time":"2026-11-25T03:00:01Z","proto":"tcp","family":"ipv4","port":40000,"via":"connect","pid":7,"comm":"x","netns":1,"held_ns":9223372036854775807}`,
 		`{"event":"release","time":"2026-11-25T03:00:02Z","proto":"tcp","family":"ipv4","port":40001,"via":"connect","pid":7,"comm":"x","netns":1,"held_ns":1000}`,
 		`{"event":"fail","time":"2026-11-25T03:00:03Z","proto":"tcp","family":"ipv4","port":0,"via":"connect","pid":7,"comm":"x","netns":1,"errno":"EADDRNOTAVAIL","in_use":2147483647,"range_size":1}`,
+		`{"event":"alloc","time":"2026-11-25T03:00:04Z","proto":"tcp","family":"ipv4","port":40002,"via":"connect","pid":8,"comm":"` + strings.Repeat("y", 100000) + `","netns":1}`,
 	}
 	os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
 	text, errs, code := runBin(t, "report", p)
@@ -170,6 +171,7 @@ func TestReportRejectsOutOfRangeValues(t *testing.T) {
 		p + ": line 1 is not a porttrace record (range [60999,32768] of netns 1 is out of range",
 		p + ": line 3 is not a porttrace record (held_ns 9223372036854775807 is out of range",
 		p + ": line 5 is not a porttrace record (in_use 2147483647 is out of range",
+		p + ": line 6 is not a porttrace record (comm is 100000 bytes long: out of range",
 	} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("no warning %q in:\n%s", want, errs)

@@ -17,6 +17,16 @@ var (
 // maxPorts is the most ports a range, or a count of its ports, can hold.
 const maxPorts = 65535
 
+// Longest strings the kernel gives: a command name is 15 bytes, each of
+// which may have become a 3-byte U+FFFD in JSON; a cgroup path is at most
+// PATH_MAX; a namespace name, a file name under /run/netns. Longer ones
+// would let a recording make the report hold gigabytes.
+const (
+	maxComm   = 3 * 15
+	maxCgroup = 4096
+	maxNSName = 3 * 255
+)
+
 // validate refuses values the kernel cannot have produced: they would
 // overflow the report's arithmetic (a p50 of -9223372036854775808ns) or
 // print nonsense (2 of -28230 ports), and mean the line is damaged.
@@ -31,6 +41,12 @@ func validate(e *tracer.Event) error {
 	if e.Search > since {
 		return fmt.Errorf("search_ns %d is out of range: the search would have begun before 1970", int64(e.Search))
 	}
+	if len(e.Comm) > maxComm {
+		return fmt.Errorf("comm is %d bytes long: out of range (a command name has at most 15)", len(e.Comm))
+	}
+	if len(e.Cgroup) > maxCgroup {
+		return fmt.Errorf("cgroup is %d bytes long: out of range (a path has at most %d)", len(e.Cgroup), maxCgroup)
+	}
 	if p := e.Pressure; p != nil {
 		for _, v := range []struct {
 			name string
@@ -43,6 +59,9 @@ func validate(e *tracer.Event) error {
 	}
 	if e.Start != nil {
 		for _, n := range e.Start.Namespaces {
+			if len(n.Name) > maxNSName {
+				return fmt.Errorf("the name of netns %d is %d bytes long: out of range", n.Inode, len(n.Name))
+			}
 			if r := n.Range; r.Lo > r.Hi || r.Lo == 0 && r.Hi != 0 {
 				return fmt.Errorf("range [%d,%d] of netns %d is out of range: not a port range", r.Lo, r.Hi, n.Inode)
 			}
