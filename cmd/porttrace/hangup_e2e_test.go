@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/porttrace/porttrace/internal/nstest"
 )
@@ -153,5 +156,53 @@ func TestReportIntoAClosedPipeEndsQuietly(t *testing.T) {
 	out.Close()
 	if code := exitCode(cmd.Wait()); code != 0 || stderr.Len() != 0 {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+// openPTY returns a terminal's two ends, as sshd makes for a session.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err == nil {
+		err = unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, s
+}
+
+// An ssh session dropped: the terminal is gone (writes fail) and SIGHUP
+// arrives. The run ends cleanly, status 0, the recording whole.
+func TestHangUpWithTheTerminalGone(t *testing.T) {
+	ns := nstest.New(t, 46000, 46999)
+	file := filepath.Join(t.TempDir(), "trace.jsonl")
+	master, slave := openPTY(t)
+	cmd := tracing("--no-existing", "-o", file)
+	cmd.Stdout, cmd.Stderr = slave, slave
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	slave.Close()
+	go io.Copy(io.Discard, master)
+	time.Sleep(nstest.Scaled(time.Second))
+	master.Close() // the terminal goes: its writes now fail with EIO
+	ns.Python(t, nstest.Script(), "many-udp", "127.0.0.1", "9999", "100")
+	time.Sleep(300 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGHUP)
+	if code := exitCode(cmd.Wait()); code != 0 {
+		t.Fatalf("SIGHUP with the terminal gone: exit %d", code)
+	}
+	if n := len(recorded(t, file)); n < 2+200 {
+		t.Errorf("%d lines recorded; want the start, 100 allocs, 100 releases and the stop", n)
 	}
 }

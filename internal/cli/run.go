@@ -224,7 +224,11 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if sum != nil {
 		writeSummary(stderr, sum, stats.Lost)
 	}
-	return errors.Join(rerr, recErr, sink.err())
+	outErr := sink.err()
+	if hungUp(ctx) {
+		outErr = nil // the terminal is gone with the session: nothing to print to, no error
+	}
+	return errors.Join(rerr, recErr, outErr)
 }
 
 func setColor(mode string, stdout io.Writer) {

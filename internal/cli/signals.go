@@ -44,6 +44,12 @@ func SignalContext() (context.Context, func()) {
 	return ctx, func() { signal.Stop(ch); cancel(nil) }
 }
 
+// hungUp reports whether ctx ended with a hang-up.
+func hungUp(ctx context.Context) bool {
+	var s Stopped
+	return errors.As(context.Cause(ctx), &s) && s.Signal == syscall.SIGHUP
+}
+
 // interrupted turns the end of ctx into ErrInterrupted.
 func interrupted(ctx context.Context) error {
 	var s Stopped
