@@ -49,7 +49,7 @@ func Doctor() (_ []Check, use string) {
 	add(Check{Name: "socket storage", OK: sks == nil, Needed: true, Detail: detail(sks, "BPF_MAP_TYPE_SK_STORAGE"), Fix: "needs Linux 5.11 or later"})
 
 	cg, _ := mountPoint("cgroup2")
-	add(Check{Name: "cgroup v2", OK: true, Detail: orElse(cg, "not mounted: porttrace mounts the hierarchy privately under /run/porttrace")})
+	add(Check{Name: "cgroup v2", OK: true, Detail: orElse(cg, "not mounted: porttrace mounts the hierarchy for itself alone, and leaves nothing mounted")})
 
 	mode, lerr := lockdown()
 	add(Check{Name: "lockdown", OK: lerr != nil || mode != "confidentiality", Needed: true, Detail: orElse(mode, "unknown (no securityfs)"),

@@ -2,7 +2,6 @@ package tracer
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -62,22 +61,34 @@ func unescapeMount(s string) string {
 }
 
 // cgroup2Root finds the cgroup v2 hierarchy the cgroup hooks attach to. A
-// host without one gets a private mount: the hierarchy is the same whichever
-// directory shows it, so this changes nothing for anyone else.
-func cgroup2Root() (path string, note string, err error) {
+// host without one gets a mount of its own that nobody else sees and that
+// cannot outlive porttrace, even killed: it is mounted, opened, and at once
+// detached from the mount table, so only the open directory (kept, returned
+// as held) reaches it; the path returned names it through /proc/self/fd.
+func cgroup2Root() (path string, held *os.File, note string, err error) {
 	p, err := mountPoint("cgroup2")
 	if err != nil {
-		return "", "", err
+		return "", nil, "", err
 	}
 	if p != "" {
-		return p, "", nil
+		return p, nil, "", nil
 	}
 	dir := "/run/porttrace/cgroup2"
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", "", fmt.Errorf("create %s: %w", dir, err)
+		return "", nil, "", fmt.Errorf("create %s: %w", dir, err)
 	}
-	if err := unix.Mount("none", dir, "cgroup2", 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
-		return "", "", fmt.Errorf("mount cgroup2 at %s (no cgroup v2 hierarchy is mounted): %w", dir, err)
+	defer os.Remove(dir)
+	if err := unix.Mount("none", dir, "cgroup2", 0, ""); err != nil {
+		return "", nil, "", fmt.Errorf("mount cgroup2 at %s (no cgroup v2 hierarchy is mounted): %w", dir, err)
 	}
-	return dir, "mounted cgroup2 at " + dir, nil
+	f, err := os.Open(dir)
+	if derr := unix.Unmount(dir, unix.MNT_DETACH); err == nil && derr != nil {
+		f.Close()
+		err = fmt.Errorf("detach the cgroup2 mount at %s: %w", dir, derr)
+	}
+	if err != nil {
+		return "", nil, "", fmt.Errorf("open cgroup2 at %s: %w", dir, err)
+	}
+	// The trailing slash makes a walk follow the link into the hierarchy.
+	return fmt.Sprintf("/proc/self/fd/%d/", f.Fd()), f, "mounted cgroup2 for porttrace alone (no cgroup v2 hierarchy is mounted)", nil
 }

@@ -50,6 +50,7 @@ type Tracer struct {
 	tier       string
 	tierWhy    string
 	cgroupRoot string
+	cgroupHeld *os.File // a private cgroup2 mount, reachable only through it
 	cgroups    *cgroupPaths
 	reader     *ringbuf.Reader
 
@@ -220,11 +221,11 @@ func load(opts Options, tr tier, progs []string) (_ *Tracer, err error) {
 	// Loading parsed the kernel's BTF for CO-RE: tens of MiB not needed again.
 	debug.FreeOSMemory()
 
-	root, note, err := cgroup2Root()
+	root, held, note, err := cgroup2Root()
 	if err != nil {
 		return nil, err
 	}
-	t.cgroupRoot = root
+	t.cgroupRoot, t.cgroupHeld = root, held
 	t.cgroups = newCgroupPaths(root)
 	t.addNote(note)
 	return t, nil
@@ -408,6 +409,10 @@ func (t *Tracer) Close() error {
 	if t.coll != nil {
 		t.coll.Close()
 		t.coll = nil
+	}
+	t.cgroups.close()
+	if t.cgroupHeld != nil {
+		t.cgroupHeld.Close()
 	}
 	return errors.Join(errs...)
 }

@@ -3,12 +3,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
 	"github.com/porttrace/porttrace/internal/cli"
 )
@@ -35,7 +32,7 @@ func run() (code int) {
 	if done {
 		return code
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := cli.SignalContext()
 	defer stop()
 	return cli.ExitCode(cli.Run(ctx, cfg, os.Stdout, os.Stderr), os.Stderr)
 }

@@ -39,7 +39,12 @@ type jsonReport struct {
 	Events    uint64 `json:"events"`
 	Lost      uint64 `json:"lost"`
 	Truncated bool   `json:"truncated"`
-	Processes []struct {
+	Damaged   []struct {
+		File  string `json:"file"`
+		Lines int    `json:"lines_read"`
+	} `json:"damaged"`
+	Duplicates uint64 `json:"duplicates"`
+	Processes  []struct {
 		PID      uint32 `json:"pid"`
 		Comm     string `json:"comm"`
 		Allocs   uint64 `json:"allocs"`

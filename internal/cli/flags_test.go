@@ -83,7 +83,7 @@ func TestExitCode(t *testing.T) {
 	if ExitCode(nil, &b) != 0 || b.Len() != 0 {
 		t.Error("nil error")
 	}
-	if code := ExitCode(usageErrorf("bad thing"), &b); code != 2 || b.String() != "porttrace: Bad thing.\n" {
+	if code := ExitCode(usageErrorf("bad thing"), &b); code != 2 || b.String() != "porttrace: bad thing.\n" {
 		t.Errorf("usage error: %d %q", code, b.String())
 	}
 }

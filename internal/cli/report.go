@@ -1,14 +1,15 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/porttrace/porttrace/internal/output"
 	"github.com/porttrace/porttrace/internal/record"
 	"github.com/porttrace/porttrace/internal/report"
 	"github.com/porttrace/porttrace/tracer"
@@ -108,16 +109,20 @@ func parseTime(flag, s string) (time.Time, error) {
 }
 
 // RunReport reads the recordings and writes the report.
-func RunReport(rc ReportConfig, stdout, stderr io.Writer) error {
+// SIGINT, SIGTERM or SIGHUP (ctx) stops it at once, writing nothing.
+func RunReport(ctx context.Context, rc ReportConfig, stdout, stderr io.Writer) error {
 	warned := 0
-	rd, err := record.Open(rc.Files, func(msg string) {
+	rd, err := record.OpenContext(ctx, rc.Files, func(msg string) {
 		if warned < 20 {
-			fmt.Fprintf(stderr, "porttrace report: warning: %s\n", msg)
+			fmt.Fprintf(stderr, "porttrace report: warning: %s\n", output.Printable(msg))
 		} else if warned == 20 {
 			fmt.Fprintln(stderr, "porttrace report: warning: more problems; not listing them all")
 		}
 		warned++
 	})
+	if ctx.Err() != nil {
+		return interrupted(ctx)
+	}
 	if err != nil {
 		return err
 	}
@@ -128,10 +133,19 @@ func RunReport(rc ReportConfig, stdout, stderr io.Writer) error {
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		if ctx.Err() != nil {
+			return interrupted(ctx)
+		}
 		if err != nil {
 			return err
 		}
 		b.Add(e)
+	}
+	// Damage is said whatever the warnings before it: it is what tells a
+	// report on part of a file from a report on all of it.
+	for _, d := range rd.Damaged() {
+		fmt.Fprintf(stderr, "porttrace report: %s is damaged (%s): the report covers its first %d lines, %d of its %d bytes\n",
+			output.Printable(d.File), output.Printable(d.Err), d.Lines, d.Bytes, d.Size)
 	}
 	if rd.Records() == 0 {
 		return fmt.Errorf("no porttrace records could be read from %s: give files written by porttrace -o", strings.Join(rc.Files, ", "))
@@ -139,25 +153,35 @@ func RunReport(rc ReportConfig, stdout, stderr io.Writer) error {
 	r := b.Finish()
 	r.Files = rc.Files
 	r.Truncated = rd.Truncated()
+	r.Damaged = rd.Damaged()
+	r.Duplicates = rd.Duplicates()
 	r.Filter = describeReportFilter(&rc.Filter)
 
-	w := stdout
-	if rc.Output != "" {
-		flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-		if rc.Force {
-			flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-		}
-		f, err := os.OpenFile(rc.Output, flags, 0o644)
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s already exists: choose another file, or add --force to replace it", rc.Output)
-		}
-		if err != nil {
-			return fmt.Errorf("create report: %w", err)
-		}
-		defer f.Close()
-		w = f
+	if rc.Output == "" {
+		return writeReport(stdout, rc.Format, r)
 	}
-	switch rc.Format {
+	// The page or document is written beside an old one --force replaces,
+	// and takes its name only once whole.
+	f, err := record.CreateNew(rc.Output, rc.Force)
+	if err != nil {
+		return fmt.Errorf("create report: %w", err)
+	}
+	if err := writeReport(f, rc.Format, r); err != nil {
+		f.Abort()
+		return err
+	}
+	if err := f.Commit(); err != nil {
+		f.Abort()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+func writeReport(w io.Writer, format string, r *report.Report) (err error) {
+	switch format {
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

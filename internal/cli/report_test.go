@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"strings"
 	"testing"
@@ -43,11 +44,11 @@ func TestReportOnNothingReadable(t *testing.T) {
 	var out, errb bytes.Buffer
 	bad := dir + "/junk.jsonl"
 	writeFile(t, bad, "not a recording\n")
-	err := RunReport(ReportConfig{Files: []string{bad}, Format: "text"}, &out, &errb)
+	err := RunReport(context.Background(), ReportConfig{Files: []string{bad}, Format: "text"}, &out, &errb)
 	if err == nil || !strings.Contains(err.Error(), "no porttrace records could be read") || !strings.Contains(errb.String(), "line 1") {
 		t.Errorf("junk: %v, warnings %q", err, errb.String())
 	}
-	if err := RunReport(ReportConfig{Files: []string{dir + "/missing"}, Format: "text"}, &out, &errb); err == nil {
+	if err := RunReport(context.Background(), ReportConfig{Files: []string{dir + "/missing"}, Format: "text"}, &out, &errb); err == nil {
 		t.Error("a missing file was accepted")
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"strings"
-	"text/tabwriter"
+	"syscall"
 	"time"
 
 	"github.com/fatih/color"
@@ -26,7 +26,7 @@ import (
 // duration passes, or an error.
 func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if cfg.CPUProfile != "" {
-		f, err := os.Create(cfg.CPUProfile)
+		f, err := record.CreateNew(cfg.CPUProfile, false)
 		if err != nil {
 			return fmt.Errorf("create profile: %w", err)
 		}
@@ -38,7 +38,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	switch cfg.Command {
 	case "report":
-		return RunReport(cfg.Report, stdout, stderr)
+		return RunReport(ctx, cfg.Report, stdout, stderr)
 	case "top":
 		return RunTop(ctx, cfg.Top, stdout, stderr)
 	case "doctor":
@@ -50,20 +50,27 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if cfg.Output != "" {
 		var err error
 		opts := record.Options{Force: cfg.Force, RotateSize: cfg.RotateSize, RotateKeep: cfg.RotateKeep, Compress: cfg.Compress,
-			OnError: func(err error) { fmt.Fprintf(stderr, "porttrace: %s; tracing goes on without recording\n", err) }}
+			OnError: func(err error) { fmt.Fprintf(stderr, "porttrace: %s\n", output.Printable(err.Error())) }}
 		if rec, err = record.Create(cfg.Output, opts); err != nil {
 			return err
 		}
 	}
 
+	// Until tracing has started, nothing is recorded: an error leaves no
+	// empty file behind, and the file --force was to replace as it was.
+	// After, an error still closes the recording, keeping what it holds.
+	started, closed := false, false
+	defer func() {
+		switch {
+		case rec == nil || closed:
+		case !started:
+			rec.Abort()
+		default:
+			rec.Close()
+		}
+	}()
 	t, err := tracer.Open(tracer.Options{Filter: cfg.Filter, BufferSize: cfg.BufferSize, SkipHooks: cfg.SkipHooks, Hooks: cfg.Hooks})
 	if err != nil {
-		if rec != nil {
-			rec.Close()
-			if st, serr := os.Stat(cfg.Output); serr == nil && st.Size() == 0 {
-				os.Remove(cfg.Output) // nothing was recorded: leave no empty file behind
-			}
-		}
 		return err
 	}
 	defer t.Close()
@@ -79,10 +86,32 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 
 	sink := newSink(cfg.Format, stdout, rec)
 	defer sink.flush()
+	// A closed or failing stdout ends the printing, not the recording;
+	// with nothing recorded, it ends the run.
+	sink.onOutErr = func(err error) {
+		then := "tracing stopped"
+		if rec != nil {
+			then = "recording to " + cfg.Output + " goes on"
+		}
+		if errors.Is(err, syscall.EPIPE) {
+			fmt.Fprintf(stderr, "porttrace: standard output was closed: printing stopped; %s\n", output.Printable(then))
+		} else {
+			fmt.Fprintf(stderr, "porttrace: write standard output: %s: printing stopped; %s\n", output.Printable(err.Error()), output.Printable(then))
+		}
+		if rec == nil {
+			t.Stop()
+		}
+	}
 	sink.write(&start)
+	if rec != nil {
+		if err := rec.Commit(); err != nil {
+			return err
+		}
+	}
+	started = true
 	if cfg.Format == "text" {
 		fmt.Fprintf(stderr, "porttrace: tracing %s in %d network namespace%s (%s hooks, %d attached); Ctrl-C to stop\n",
-			describeFilter(&cfg.Filter), len(nss), plural(len(nss)), t.Tier(), len(t.Hooks()))
+			output.Printable(describeFilter(&cfg.Filter)), len(nss), plural(len(nss)), t.Tier(), len(t.Hooks()))
 		for _, n := range t.Notes() {
 			fmt.Fprintf(stderr, "porttrace: %s\n", n)
 		}
@@ -184,20 +213,23 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "porttrace: %d event%s (%d alloc, %d release, %d fail), %d lost, %s\n",
 		stats.Events, plural(int(stats.Events)), stats.Allocs, stats.Releases, stats.Fails, stats.Lost, output.Duration(stats.Duration))
 	if stats.Lost > 0 {
-		fmt.Fprintf(stderr, "porttrace: %d events were dropped in the kernel because the ring buffer was full: raise --buffer (now %dM)\n",
-			stats.Lost, cfg.BufferSize>>20)
+		fmt.Fprintln(stderr, lostAdvice(stats.Lost, cfg.BufferSize))
 	}
 	var recErr error
 	if rec != nil {
-		recErr = rec.Close()
+		recErr, closed = rec.Close(), true
 		if n := rec.Dropped(); n > 0 {
 			recErr = fmt.Errorf("%w (%d events were not written to %s)", recErr, n, cfg.Output)
 		}
 	}
 	if sum != nil {
-		writeSummary(stderr, sum)
+		writeSummary(stderr, sum, stats.Lost)
 	}
-	return errors.Join(rerr, recErr)
+	outErr := sink.err()
+	if hungUp(ctx) {
+		outErr = nil // the terminal is gone with the session: nothing to print to, no error
+	}
+	return errors.Join(rerr, recErr, outErr)
 }
 
 func setColor(mode string, stdout io.Writer) {
@@ -232,12 +264,15 @@ func plural(n int) string {
 // to the file. stdout is flushed at once on a terminal; otherwise the trace
 // loop flushes it at every tick (200 ms).
 type sink struct {
-	format string
-	w      *bufio.Writer
-	tty    bool
-	text   *output.Text
-	rec    *record.Writer
-	buf    []byte
+	format     string
+	w          *bufio.Writer
+	tty        bool
+	text       *output.Text
+	rec        *record.Writer
+	buf        []byte
+	outErr     error // stdout failed: nothing more is printed
+	notPrinted uint64
+	onOutErr   func(error)
 }
 
 func newSink(format string, stdout io.Writer, rec *record.Writer) *sink {
@@ -255,6 +290,10 @@ func (s *sink) write(e *tracer.Event) {
 	if s.rec != nil {
 		s.rec.Write(e)
 	}
+	if s.outErr != nil {
+		s.notPrinted++
+		return
+	}
 	if s.format == "json" {
 		s.buf = output.AppendJSON(s.buf[:0], e)
 		s.w.Write(s.buf)
@@ -265,23 +304,31 @@ func (s *sink) write(e *tracer.Event) {
 	if s.tty {
 		s.w.Flush()
 	}
+	s.check()
 }
 
-func (s *sink) flush() { s.w.Flush() }
-
-// writeSummary prints, at exit, what each process did.
-func writeSummary(w io.Writer, b *report.Builder) {
-	r := b.Finish()
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nPID\tCOMM\tALLOCS\tHELD p50\tp99\tmax\tPEAK AT ONCE\tFAILED")
-	for _, p := range r.Processes {
-		d := func(v time.Duration) string {
-			if p.Releases == 0 {
-				return "-"
-			}
-			return output.Duration(v)
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%d\t%d\n", p.PID, p.Comm, p.Allocs+p.Existing, d(p.HeldP50), d(p.HeldP99), d(p.HeldMax), p.Peak, p.Fails)
+func (s *sink) flush() {
+	if s.outErr == nil {
+		s.w.Flush()
+		s.check()
 	}
-	tw.Flush()
+}
+
+// check notices, once, that stdout failed (bufio keeps the first error).
+func (s *sink) check() {
+	if _, err := s.w.Write(nil); err != nil && s.outErr == nil {
+		s.outErr = err
+		if s.onOutErr != nil {
+			s.onOutErr(err)
+		}
+	}
+}
+
+// err is what the exit status reports: a stdout that failed, but not one
+// that was closed (| head), which only ended the printing.
+func (s *sink) err() error {
+	if s.outErr == nil || errors.Is(s.outErr, syscall.EPIPE) {
+		return nil
+	}
+	return fmt.Errorf("write standard output: %w (%d events were not printed)", s.outErr, s.notPrinted)
 }

@@ -96,9 +96,9 @@ def udp(mode, fam, host, port, hold_ms):
     af, addr = family_addr(fam, host)
     s = socket.socket(af, socket.SOCK_DGRAM)
     calls = {
-        "sendto": lambda: s.sendto(b"x", (addr, int(port))),
-        "sendmsg": lambda: s.sendmsg([b"x"], [], 0, (addr, int(port))),
-        "connect": lambda: s.connect((addr, int(port))),
+    "sendto": lambda: s.sendto(b"x", (addr, int(port))),
+    "sendmsg": lambda: s.sendmsg([b"x"], [], 0, (addr, int(port))),
+    "connect": lambda: s.connect((addr, int(port))),
     }
     if attempt(s, calls[mode]):
         hold_and_close(s, hold_ms)
@@ -328,27 +328,41 @@ def thread_connect(name, host, port, hold_ms):
     t.join()
 
 
+def renamed(name_hex, scen, *args):
+    """Run another scenario under a process name anyone could choose:
+    prctl(PR_SET_NAME) takes any bytes, control bytes included."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(15, ctypes.c_char_p(bytes.fromhex(name_hex)), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NAME)")
+    SCENARIOS[scen](*args)
+
+
 def main():
     scen, args = sys.argv[1], sys.argv[2:]
-    {
-        "tcp-connect": tcp_connect,
-        "udp": udp,
-        "bind": bind,
-        "exhaust": exhaust,
-        "hold": hold,
-        "fork-share": fork_share,
-        "exit-holding": exit_holding,
-        "many-udp": many_udp,
-        "fill": fill,
-        "hold-udp": hold_udp,
-        "listen": listen_unbound,
-        "narrow-connect": narrow_connect,
-        "fastopen": fastopen,
-        "hold-n": hold_n,
-        "bind-connect": bind_connect,
-        "udp-reconnect": udp_reconnect,
-        "thread-connect": thread_connect,
-    }[scen](*args)
+    SCENARIOS[scen](*args)
+
+
+SCENARIOS = {
+    "tcp-connect": tcp_connect,
+    "udp": udp,
+    "bind": bind,
+    "exhaust": exhaust,
+    "hold": hold,
+    "fork-share": fork_share,
+    "exit-holding": exit_holding,
+    "many-udp": many_udp,
+    "fill": fill,
+    "hold-udp": hold_udp,
+    "listen": listen_unbound,
+    "narrow-connect": narrow_connect,
+    "fastopen": fastopen,
+    "renamed": renamed,
+    "hold-n": hold_n,
+    "bind-connect": bind_connect,
+    "udp-reconnect": udp_reconnect,
+    "thread-connect": thread_connect,
+}
 
 
 if __name__ == "__main__":

@@ -55,7 +55,11 @@ func ParseJSON(line []byte) (tracer.Event, error) {
 			}
 			e.Kind = k
 			if k == tracer.KindStart {
-				return parseStart(line)
+				e, err := parseStart(line)
+				if err == nil {
+					err = validate(&e)
+				}
+				return e, err
 			}
 			continue
 		}
@@ -73,7 +77,7 @@ func ParseJSON(line []byte) (tracer.Event, error) {
 	if e.Time.IsZero() {
 		return e, errors.New("record has no time field")
 	}
-	return e, nil
+	return e, validate(&e)
 }
 
 func (p *parser) field(e *tracer.Event, key string) error {

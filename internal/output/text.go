@@ -107,7 +107,7 @@ func (t *Text) Line(e *tracer.Event) string {
 			}
 			if len(p.TopHolders) > 0 {
 				h := p.TopHolders[0]
-				c += fmt.Sprintf(", most held by %s[%d]: %d", h.Comm, h.PID, h.Count)
+				c += fmt.Sprintf(", most held by %s[%d]: %d", Printable(h.Comm), h.PID, h.Count)
 			}
 			ctx = append(ctx, c)
 		}
@@ -124,7 +124,7 @@ func (t *Text) Line(e *tracer.Event) string {
 	}
 	return strings.TrimRight(fmt.Sprintf("%-*s %s %-*s %*s %-*s %*d %-*s %-*s → %-*s %s",
 		wTime, ts, kind, wProto, protoFamily(e), wPort, port, wVia, e.Via,
-		wPID, e.PID, wComm, e.Comm, wAddr, local, wAddr, remote, last), " ")
+		wPID, e.PID, wComm, Printable(e.Comm), wAddr, local, wAddr, remote, last), " ")
 }
 
 // readWhen says when a failure's namespace was read, from the failure.

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/porttrace/porttrace/internal/output"
@@ -42,6 +43,7 @@ type Writer struct {
 	size    int64
 	zipping sync.WaitGroup
 	mu      sync.Mutex
+	nf      *NewFile // the file as created: until Commit, maybe beside its name
 	f       *os.File
 	pending []byte // whole lines not yet handed to the kernel
 	dirty   bool   // written since the last fsync
@@ -52,24 +54,37 @@ type Writer struct {
 	wg      sync.WaitGroup
 }
 
-// Create opens path for a new recording with mode 0600. An existing file is
-// refused unless force is set, so nothing recorded is lost by accident.
+// Create opens path for a new recording with mode 0600 (see CreateNew). An
+// existing file is refused unless force is set, so nothing recorded is lost
+// by accident; with force, it is replaced at Commit, once tracing has
+// started.
 func Create(path string, opts Options) (*Writer, error) {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if opts.Force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	}
-	f, err := os.OpenFile(path, flags, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return nil, fmt.Errorf("%s already exists: porttrace does not overwrite recordings; choose another file, or add --force to replace it", path)
-	}
+	nf, err := CreateNew(path, opts.Force)
 	if err != nil {
 		return nil, fmt.Errorf("create recording: %w", err)
 	}
-	w := &Writer{path: path, opts: opts, f: f, pending: make([]byte, 0, pendingMax), done: make(chan struct{})}
+	w := &Writer{path: path, opts: opts, nf: nf, f: nf.File, pending: make([]byte, 0, pendingMax), done: make(chan struct{})}
 	w.wg.Add(1)
 	go w.flusher()
 	return w, nil
+}
+
+// Commit puts the recording at its name, replacing the file --force was
+// given for. Call it once tracing has started; Close commits too.
+func (w *Writer) Commit() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.nf.Commit()
+}
+
+// Abort stops a recording that never started: the file is removed, and a
+// file --force was to replace stays as it was.
+func (w *Writer) Abort() {
+	close(w.done)
+	w.wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.nf.Abort()
 }
 
 // Write appends one event. After a write error it only counts what it could
@@ -87,7 +102,7 @@ func (w *Writer) Write(e *tracer.Event) {
 	if len(w.pending) >= pendingMax {
 		w.flush()
 	}
-	if w.opts.RotateSize > 0 && w.size >= w.opts.RotateSize {
+	if w.opts.RotateSize > 0 && w.size >= w.opts.RotateSize && w.nf.Committed() {
 		w.rotate()
 	}
 }
@@ -119,7 +134,7 @@ func (w *Writer) fail(err error) {
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	w.err = fmt.Errorf("recording to %s failed: %w; recording stopped, what was written before is intact", w.path, err)
+	w.err = fmt.Errorf("recording to %s failed: %w; recording stopped, what was written before is intact; tracing goes on", w.path, err)
 	if w.opts.OnError != nil {
 		w.opts.OnError(w.err)
 	}
@@ -136,12 +151,12 @@ func (w *Writer) rotate() {
 		w.fail(err)
 		return
 	}
-	old := fmt.Sprintf("%s.%s", w.path, time.Now().UTC().Format("20060102T150405.000000000Z"))
-	if err := os.Rename(w.path, old); err != nil {
+	old := fmt.Sprintf("%s.%s", w.path, time.Now().UTC().Format(stampLayout))
+	if err := renameNoReplace(w.path, old); err != nil {
 		w.fail(fmt.Errorf("rotate: %w", err))
 		return
 	}
-	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := createExcl(w.path)
 	if err != nil {
 		w.fail(fmt.Errorf("rotate: %w", err))
 		return
@@ -153,7 +168,7 @@ func (w *Writer) rotate() {
 		go func() {
 			defer w.zipping.Done()
 			if err := gzipFile(old); err != nil && w.opts.OnError != nil {
-				w.opts.OnError(fmt.Errorf("compress %s (kept uncompressed): %w", old, err))
+				w.opts.OnError(fmt.Errorf("compress %s: %w; it is kept uncompressed and recording goes on", old, err))
 			}
 			w.prune()
 		}()
@@ -162,15 +177,20 @@ func (w *Writer) rotate() {
 	}
 }
 
-// gzipFile replaces path by path.gz; on any error the original stays.
+// gzipFile replaces path by path.gz; on any error the original stays. The
+// directory may be writable by others: the temporary file is created
+// exclusively, and neither it nor the .gz name is ever followed or replaced.
 func gzipFile(path string) error {
-	in, err := os.Open(path)
+	in, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
 	tmp := path + ".gz.tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	out, err := createExcl(tmp)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s already exists (porttrace did not make it): remove it", tmp)
+	}
 	if err != nil {
 		return err
 	}
@@ -186,7 +206,7 @@ func gzipFile(path string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path+".gz")
+		err = renameNoReplace(tmp, path+".gz")
 	}
 	if err != nil {
 		os.Remove(tmp)
@@ -207,25 +227,44 @@ func (w *Writer) prune() {
 	}
 }
 
-// Rotated lists the rotated files of the recording at path, oldest first.
+// stampLayout is the UTC time a rotated file's name ends with.
+const stampLayout = "20060102T150405.000000000Z"
+
+// Rotated lists the rotated files of the recording at path, oldest first:
+// only regular files named as porttrace names them, PATH.<stamp> or
+// PATH.<stamp>.gz. Anything else beside them (trace.jsonl.1, a .bak, a
+// symlink, a directory) is not porttrace's to count or delete.
 func Rotated(path string) ([]string, error) {
-	matches, err := filepath.Glob(globEscape(path) + ".*")
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
-	for _, m := range matches {
-		if !strings.HasSuffix(m, ".tmp") {
-			out = append(out, m)
+	for _, d := range entries {
+		if d.Type().IsRegular() && isRotatedName(d.Name(), base) {
+			out = append(out, filepath.Join(filepath.Dir(path), d.Name()))
 		}
 	}
 	sort.Strings(out) // the UTC stamp sorts by time
 	return out, nil
 }
 
-func globEscape(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`)
-	return r.Replace(s)
+// isRotatedName reports whether name is base.<stamp> or base.<stamp>.gz.
+func isRotatedName(name, base string) bool {
+	rest, ok := strings.CutPrefix(name, base+".")
+	if !ok {
+		return false
+	}
+	rest = strings.TrimSuffix(rest, ".gz")
+	if len(rest) != len(stampLayout) {
+		return false
+	}
+	_, err := time.Parse(stampLayout, rest)
+	return err == nil
 }
 
 func (w *Writer) flusher() {
@@ -278,7 +317,11 @@ func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.sync()
+	merr := w.nf.Commit()
 	cerr := w.f.Close()
+	if merr != nil {
+		return merr
+	}
 	if w.err != nil {
 		return w.err
 	}

@@ -65,14 +65,18 @@ func TestWriterFlushesEverySecondAndOnClose(t *testing.T) {
 }
 
 func TestWriteErrorStopsRecordingAndCounts(t *testing.T) {
-	// /dev/full accepts the open and fails every write with ENOSPC.
-	if _, err := os.Stat("/dev/full"); err != nil {
+	// /dev/full fails every write with ENOSPC. --force does not replace a
+	// device, so the recording's file is swapped for it under the hood.
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
 		t.Skip("no /dev/full")
 	}
-	w, err := Create("/dev/full", Options{Force: true})
+	w, err := Create(filepath.Join(t.TempDir(), "trace.jsonl"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.f.Close()
+	w.f = full
 	e := tracer.Event{Kind: tracer.KindLost, Time: time.Unix(0, 0), Count: 1}
 	for i := 0; i < 10000; i++ { // more than the buffer holds
 		w.Write(&e)

@@ -19,7 +19,10 @@ const (
 	laneHeight = 5
 	maxLanes   = 12
 	maxRows    = 40
-	occHeight  = 140
+	// maxTableRows bounds each table of the page: a million processes
+	// would make a page no browser opens.
+	maxTableRows = 2000
+	occHeight    = 140
 )
 
 type bar struct {
@@ -76,14 +79,36 @@ type page struct {
 	PlotW     float64
 	Ticks     []tick
 	Occ       []occChart
+	ProcsNote string
 	Generated string
 	Dur       func(time.Duration) string
+}
+
+// capTables returns r with its tables cut to maxTableRows rows; a port's
+// table says how many holds it left out.
+func capTables(r *Report) *Report {
+	c := *r
+	if len(c.Processes) > maxTableRows {
+		c.Processes = c.Processes[:maxTableRows]
+	}
+	c.Ports = make([]Port, len(r.Ports))
+	for i, pt := range r.Ports {
+		if len(pt.Holds) > maxTableRows {
+			pt.LeftOut = len(pt.Holds) - maxTableRows
+			pt.Holds = pt.Holds[:maxTableRows]
+		}
+		c.Ports[i] = pt
+	}
+	return &c
 }
 
 // WriteHTML renders one self-contained page: no scripts, fonts or styles
 // from elsewhere, so it can be attached to an incident document as it is.
 func WriteHTML(w io.Writer, r *Report) error {
-	p := page{R: r, PlotW: svgWidth - labelWidth - 10, Generated: time.Now().UTC().Format(time.RFC3339), Dur: output.Duration}
+	p := page{R: capTables(r), PlotW: svgWidth - labelWidth - 10, Generated: time.Now().UTC().Format(time.RFC3339), Dur: output.Duration}
+	if n := len(r.Processes) - len(p.R.Processes); n > 0 {
+		p.ProcsNote = fmt.Sprintf("The %d processes with the most allocations are listed; %d more are left out (porttrace report --format text or json lists them all).", maxTableRows, n)
+	}
 	t0, span := r.Span.Start, r.Span.Duration
 	if span <= 0 {
 		span = time.Second
@@ -288,6 +313,9 @@ svg text{font:11px system-ui,sans-serif;fill:#334} .grid{stroke:#e3e7ee}
 {{if .R.Span.Start.IsZero}}No events matched.{{else}}{{ts .R.Span.Start}} to {{ts .R.Span.End}} UTC ({{call .Dur .R.Span.Duration}}){{end}} · filter: {{.R.Filter}} ·
 {{.R.Events}} events · {{.R.Lost}} lost · {{.R.FailTotal}} failures</div>
 {{if .R.Truncated}}<p class="warn">A recording was cut short; it was read up to its last whole line.</p>{{end}}
+{{range .R.Damaged}}<p class="warn">{{.File}} is damaged ({{.Err}}): only its first {{.Lines}} lines ({{.Bytes}} of {{.Size}} bytes) are in this report.</p>{{end}}
+{{if gt .R.Duplicates 0}}<p class="warn">{{.R.Duplicates}} repeated events (the same recording twice, or rotated files that overlap) were counted once.</p>{{end}}
+{{range .R.Limits}}<p class="warn">{{.}}</p>{{end}}
 {{if gt .R.Lost 0}}<p class="warn">{{.R.Lost}} events were lost in the kernel while recording: holds and counts may be missing.</p>{{end}}
 
 <h2>Timeline</h2>
@@ -309,6 +337,7 @@ svg text{font:11px system-ui,sans-serif;fill:#334} .grid{stroke:#e3e7ee}
 {{end}}
 
 <h2>Processes</h2>
+{{if .ProcsNote}}<p class="meta">{{.ProcsNote}}</p>{{end}}
 <table id="processes"><tr><th>PID</th><th>command</th><th>allocations</th><th>held at start</th><th>releases</th><th>held p50</th><th>p99</th><th>max</th><th>peak at once</th><th>failed</th></tr>
 {{range .R.Processes}}<tr><td class="n">{{.PID}}</td><td>{{.Comm}}</td><td class="n">{{.Allocs}}</td><td class="n">{{.Existing}}</td><td class="n">{{.Releases}}</td><td class="n">{{if .Releases}}{{call $.Dur .HeldP50}}{{else}}-{{end}}</td><td class="n">{{if .Releases}}{{call $.Dur .HeldP99}}{{else}}-{{end}}</td><td class="n">{{if .Releases}}{{call $.Dur .HeldMax}}{{else}}-{{end}}</td><td class="n">{{.Peak}}</td><td class="n">{{.Fails}}</td></tr>
 {{end}}</table>
@@ -316,7 +345,7 @@ svg text{font:11px system-ui,sans-serif;fill:#334} .grid{stroke:#e3e7ee}
 {{range .R.Ports}}<h2>Port {{.Port}}/{{.Proto}}</h2>
 <table class="holds"><tr><th>PID</th><th>command</th><th>netns</th><th>from</th><th>to</th><th>held</th><th>via</th><th>ended</th><th>remote</th></tr>
 {{range .Holds}}<tr><td class="n">{{.PID}}</td><td>{{.Comm}}</td><td class="n">{{.NetNS}}</td><td>{{.Start.Format "15:04:05.000000"}}</td><td>{{tsp .End}}</td><td class="n">{{ns .Held}}</td><td>{{.Via}}</td><td>{{.State}}</td><td>{{.Remote}}</td></tr>
-{{end}}</table>{{end}}
+{{end}}</table>{{if .LeftOut}}<p class="meta">{{.LeftOut}} more holds of this port are left out (porttrace report --format text or json lists them).</p>{{end}}{{end}}
 
 <h2>Failures</h2>
 {{if .R.Failures}}<table id="failures"><tr><th>time</th><th>PID</th><th>command</th><th>proto</th><th>via</th><th>to</th><th>errno</th><th>ports held</th><th>netns</th></tr>

@@ -5,11 +5,13 @@
 package report
 
 import (
+	"fmt"
 	"net/netip"
 	"sort"
 	"time"
 
 	"github.com/porttrace/porttrace/internal/output"
+	"github.com/porttrace/porttrace/internal/record"
 	"github.com/porttrace/porttrace/tracer"
 )
 
@@ -65,11 +67,22 @@ func containsStr(s []string, v string) bool {
 	return false
 }
 
-// Limits that keep a report's memory bounded.
+// Limits that keep a report's memory bounded whatever the input (under
+// about 256 MiB in all): what does not fit is summed up, and the report
+// says so (Report.Limits).
 const (
-	MaxFailures = 1000  // failures listed one by one; all are counted
-	MaxHolds    = 20000 // holds kept for the timeline; all are counted
+	MaxFailures  = 1000   // failures listed one by one; all are counted
+	MaxHolds     = 20000  // holds kept for the timeline; all are counted
+	MaxProcesses = 50000  // processes listed; the others are summed in one row
+	MaxOpen      = 300000 // holds followed at once; more are counted, not followed
+	MaxPortHolds = 200000 // holds listed under --port; all are counted
+	// MaxNamespaces is how many namespaces' ports in use are followed.
+	MaxNamespaces = 256
 )
+
+// OtherProcesses is the command name of the row that sums the processes
+// beyond MaxProcesses.
+const OtherProcesses = "(other processes)"
 
 type procKey struct {
 	pid  uint32
@@ -84,6 +97,13 @@ type proc struct {
 	held     hist
 	open     int
 	peak     int
+}
+
+// openHold is what a hold still open needs beyond its key.
+type openHold struct {
+	start time.Time
+	comm  string
+	via   tracer.Via
 }
 
 type holdKey struct {
@@ -115,25 +135,30 @@ type Builder struct {
 	filter    Filter
 	keepHolds bool // list every hold (a port filter is set)
 
-	first, last time.Time
-	events      uint64
-	lost        uint64
-	failCount   uint64
-	failures    []tracer.Event
-	procs       map[procKey]*proc
-	open        map[holdKey]tracer.Event
-	all         map[holdKey]struct{} // every hold open, filtered or not
-	holds       []Hold               // with a port filter: all; otherwise a sample for the timeline
-	holdsSeen   uint64
-	occ         map[uint32]*occupancy
-	ranges      map[uint32]tracer.PortRange
-	names       map[uint32]string
+	first, last  time.Time
+	events       uint64
+	lost         uint64
+	failCount    uint64
+	failures     []tracer.Event
+	procs        map[procKey]*proc
+	other        *proc // the processes beyond MaxProcesses, summed
+	open         map[holdKey]openHold
+	all          map[holdKey]struct{} // every hold open, filtered or not
+	unfollowed   uint64               // holds beyond MaxOpen
+	unlisted     uint64               // holds beyond MaxPortHolds
+	stepsLeft    int                  // see occupancy
+	nsUnfollowed bool
+	holds        []Hold // with a port filter: all; otherwise a sample for the timeline
+	holdsSeen    uint64
+	occ          map[uint32]*occupancy
+	ranges       map[uint32]tracer.PortRange
+	names        map[uint32]string
 }
 
 // NewBuilder starts an empty report.
 func NewBuilder(f Filter) *Builder {
-	return &Builder{filter: f, keepHolds: f.Ports.Len() > 0, procs: map[procKey]*proc{}, open: map[holdKey]tracer.Event{}, all: map[holdKey]struct{}{},
-		occ: map[uint32]*occupancy{}, ranges: map[uint32]tracer.PortRange{}, names: map[uint32]string{}}
+	return &Builder{filter: f, keepHolds: f.Ports.Len() > 0, procs: map[procKey]*proc{}, open: map[holdKey]openHold{}, all: map[holdKey]struct{}{},
+		occ: map[uint32]*occupancy{}, ranges: map[uint32]tracer.PortRange{}, names: map[uint32]string{}, stepsLeft: maxSteps}
 }
 
 func keyOf(e *tracer.Event) holdKey {
@@ -157,6 +182,12 @@ func (b *Builder) proc(e *tracer.Event) *proc {
 	k := procKey{e.PID, e.Comm}
 	p := b.procs[k]
 	if p == nil {
+		if len(b.procs) >= MaxProcesses {
+			if b.other == nil {
+				b.other = &proc{key: procKey{0, OtherProcesses}}
+			}
+			return b.other
+		}
 		p = &proc{key: k}
 		b.procs[k] = p
 	}
@@ -167,6 +198,9 @@ func (b *Builder) proc(e *tracer.Event) *proc {
 func (b *Builder) Add(e tracer.Event) {
 	if e.Kind == tracer.KindStart && e.Start != nil {
 		for _, n := range e.Start.Namespaces {
+			if len(b.ranges) >= 4*MaxNamespaces {
+				break
+			}
 			b.ranges[n.Inode] = n.Range
 			if n.Name != "" {
 				b.names[n.Inode] = n.Name
@@ -174,10 +208,16 @@ func (b *Builder) Add(e tracer.Event) {
 		}
 	}
 	// How full each range was depends on every holder, whatever the filter.
+	unfollowed := false
 	switch e.Kind {
 	case tracer.KindAlloc:
 		k := keyOf(&e)
 		if _, dup := b.all[k]; !dup {
+			if len(b.all) >= MaxOpen {
+				b.unfollowed++
+				unfollowed = true
+				break
+			}
 			b.all[k] = struct{}{}
 			b.occupancy(e.NetNS).change(e.Time, +1)
 		}
@@ -202,7 +242,7 @@ func (b *Builder) Add(e tracer.Event) {
 		b.events++
 	case tracer.KindAlloc:
 		b.events++
-		if e.Range.Lo != 0 {
+		if e.Range.Lo != 0 && len(b.ranges) < 4*MaxNamespaces {
 			b.ranges[e.NetNS] = e.Range
 		}
 		p := b.proc(&e)
@@ -211,11 +251,18 @@ func (b *Builder) Add(e tracer.Event) {
 		} else {
 			p.allocs++
 		}
+		k := keyOf(&e)
+		if _, ok := b.open[k]; !ok && (unfollowed || len(b.open) >= MaxOpen) {
+			if !unfollowed {
+				b.unfollowed++
+			}
+			break
+		}
 		p.open++
 		if p.open > p.peak {
 			p.peak = p.open
 		}
-		b.open[keyOf(&e)] = e
+		b.open[k] = openHold{start: e.Time, comm: e.Comm, via: e.Via}
 	case tracer.KindRelease:
 		b.events++
 		p := b.proc(&e)
@@ -242,6 +289,10 @@ func (b *Builder) Add(e tracer.Event) {
 // under a port filter, otherwise an even sample for the timeline.
 func (b *Builder) hold(h Hold) {
 	b.holdsSeen++
+	if b.keepHolds && len(b.holds) >= MaxPortHolds {
+		b.unlisted++
+		return
+	}
 	if b.keepHolds || len(b.holds) < MaxHolds {
 		b.holds = append(b.holds, h)
 		return
@@ -259,10 +310,16 @@ func splitmix(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
+// occupancy is the namespace's curve; nil beyond MaxNamespaces, which are
+// then not followed.
 func (b *Builder) occupancy(netns uint32) *occupancy {
 	o := b.occ[netns]
 	if o == nil {
-		o = &occupancy{}
+		if len(b.occ) >= MaxNamespaces {
+			b.nsUnfollowed = true
+			return nil
+		}
+		o = newOccupancy(&b.stepsLeft)
 		b.occ[netns] = o
 	}
 	return o
@@ -270,20 +327,26 @@ func (b *Builder) occupancy(netns uint32) *occupancy {
 
 // Report is the finished report; its JSON form is the --format json output.
 type Report struct {
-	Span      Span          `json:"span"`
-	Events    uint64        `json:"events"`
-	Lost      uint64        `json:"lost"`
-	Truncated bool          `json:"truncated"`
-	Files     []string      `json:"files"`
-	Filter    string        `json:"filter"`
-	Processes []Process     `json:"processes"`
-	Ports     []Port        `json:"ports"`
-	Failures  []Failure     `json:"failures"`
-	FailTotal uint64        `json:"failures_total"`
-	Ranges    []RangeSeries `json:"occupancy"`
-	Timeline  []Hold        `json:"-"`
-	Sampled   bool          `json:"-"` // Timeline is a sample of HoldTotal holds
-	HoldTotal uint64        `json:"-"`
+	Span      Span            `json:"span"`
+	Events    uint64          `json:"events"`
+	Lost      uint64          `json:"lost"`
+	Truncated bool            `json:"truncated"`
+	Damaged   []record.Damage `json:"damaged"` // files not read to their end
+	// Duplicates counts events passed over as read before from another
+	// file (the same file twice, rotated files that overlap).
+	Duplicates uint64        `json:"duplicates"`
+	Files      []string      `json:"files"`
+	Filter     string        `json:"filter"`
+	Processes  []Process     `json:"processes"`
+	Ports      []Port        `json:"ports"`
+	Failures   []Failure     `json:"failures"`
+	FailTotal  uint64        `json:"failures_total"`
+	Ranges     []RangeSeries `json:"occupancy"`
+	// Limits says, in sentences, what was summed up to keep memory bounded.
+	Limits    []string `json:"limits"`
+	Timeline  []Hold   `json:"-"`
+	Sampled   bool     `json:"-"` // Timeline is a sample of HoldTotal holds
+	HoldTotal uint64   `json:"-"`
 }
 
 // Span is the time the report covers.
@@ -312,6 +375,8 @@ type Port struct {
 	Port  uint16     `json:"port"`
 	Proto string     `json:"proto"`
 	Holds []JSONHold `json:"holds"`
+	// LeftOut is how many holds a page left out of its table.
+	LeftOut int `json:"-"`
 }
 
 // JSONHold is a Hold as the JSON document spells it.
@@ -361,10 +426,14 @@ type OccPoint struct {
 // Finish closes the report. Holds still open become holds without an end.
 func (b *Builder) Finish() *Report {
 	r := &Report{Span: Span{Start: b.first, End: b.last, Duration: b.last.Sub(b.first)}, Events: b.events, Lost: b.lost, FailTotal: b.failCount,
-		Processes: []Process{}, Ports: []Port{}, Failures: []Failure{}, Ranges: []RangeSeries{}}
-	for _, e := range b.open {
-		b.hold(Hold{Port: e.Port, Proto: e.Proto, NetNS: e.NetNS, PID: e.PID, Comm: e.Comm, Start: e.Time, Held: b.last.Sub(e.Time),
-			Via: e.Via, Remote: netip.AddrPortFrom(e.RemoteAddr, e.RemotePort)})
+		Processes: []Process{}, Ports: []Port{}, Failures: []Failure{}, Ranges: []RangeSeries{}, Damaged: []record.Damage{}}
+	for k, o := range b.open {
+		b.hold(Hold{Port: k.port, Proto: k.proto, NetNS: k.netns, PID: k.pid, Comm: o.comm, Start: o.start, Held: b.last.Sub(o.start),
+			Via: o.via, Remote: netip.AddrPortFrom(k.raddr, k.rport)})
+	}
+	r.Limits = b.limits()
+	if b.other != nil {
+		b.procs[b.other.key] = b.other
 	}
 	for _, p := range b.procs {
 		r.Processes = append(r.Processes, Process{PID: p.key.pid, Comm: p.key.comm, Allocs: p.allocs, Existing: p.existing, Releases: p.held.n,
@@ -410,7 +479,7 @@ func (b *Builder) Finish() *Report {
 	for _, f := range b.failures {
 		r.Failures = append(r.Failures, Failure{Time: f.Time, PID: f.PID, Comm: f.Comm, Proto: f.Proto.String(), Family: f.Family.String(),
 			Via: f.Via.String(), Port: f.Port, Remote: remote(netip.AddrPortFrom(f.RemoteAddr, f.RemotePort)), Errno: output.ErrnoName(f.Errno),
-			NetNS: f.NetNS, Deferred: f.Deferred, InUse: b.occupancy(f.NetNS).at(f.Time)})
+			NetNS: f.NetNS, Deferred: f.Deferred, InUse: b.occ[f.NetNS].at(f.Time)})
 	}
 	for ns, o := range b.occ {
 		rg := b.ranges[ns]
@@ -418,6 +487,23 @@ func (b *Builder) Finish() *Report {
 	}
 	sort.Slice(r.Ranges, func(i, j int) bool { return r.Ranges[i].NetNS < r.Ranges[j].NetNS })
 	return r
+}
+
+func (b *Builder) limits() []string {
+	out := []string{}
+	if b.other != nil {
+		out = append(out, fmt.Sprintf("More than %d processes: the others are summed in the %s row.", MaxProcesses, OtherProcesses))
+	}
+	if b.unfollowed > 0 {
+		out = append(out, fmt.Sprintf("More than %d ports were held at once: %d holds were counted but not followed, so ports in use and peaks are lower bounds.", MaxOpen, b.unfollowed))
+	}
+	if b.nsUnfollowed {
+		out = append(out, fmt.Sprintf("More than %d network namespaces: the ports in use of the others are not drawn.", MaxNamespaces))
+	}
+	if b.unlisted > 0 {
+		out = append(out, fmt.Sprintf("Only the first %d holds of the ports asked for are listed; %d more are counted.", MaxPortHolds, b.unlisted))
+	}
+	return out
 }
 
 // endState says how a hold ended: the TCP state the port was left in, or

@@ -13,25 +13,35 @@ import (
 // WriteText renders the report for people.
 func WriteText(w io.Writer, r *Report) error {
 	b := &strings.Builder{}
-	fmt.Fprintf(b, "porttrace report of %s\n", strings.Join(r.Files, ", "))
+	fmt.Fprintf(b, "porttrace report of %s\n", output.Printable(strings.Join(r.Files, ", ")))
 	if r.Span.Start.IsZero() {
-		fmt.Fprintf(b, "No events matched (filter: %s).\n", r.Filter)
+		fmt.Fprintf(b, "No events matched (filter: %s).\n", output.Printable(r.Filter))
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
 	fmt.Fprintf(b, "Covers %s to %s UTC (%s); filter: %s.\n", r.Span.Start.Format("2006-01-02 15:04:05.000"),
-		r.Span.End.Format("2006-01-02 15:04:05.000"), output.Duration(r.Span.Duration), r.Filter)
+		r.Span.End.Format("2006-01-02 15:04:05.000"), output.Duration(r.Span.Duration), output.Printable(r.Filter))
 	fmt.Fprintf(b, "%d events; %d lost in the kernel", r.Events, r.Lost)
 	if r.Truncated {
 		b.WriteString("; a file was cut short (read up to its last whole line)")
 	}
+	if r.Duplicates > 0 {
+		fmt.Fprintf(b, "; %d repeated events counted once", r.Duplicates)
+	}
 	b.WriteString(".\n")
+	for _, l := range r.Limits {
+		b.WriteString(l + "\n")
+	}
+	for _, d := range r.Damaged {
+		fmt.Fprintf(b, "%s is damaged (%s): only its first %d lines (%d of %d bytes) are in this report.\n",
+			output.Printable(d.File), output.Printable(d.Err), d.Lines, d.Bytes, d.Size)
+	}
 
 	b.WriteString("\nPROCESSES\n")
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PID\tCOMM\tALLOCS\tHELD AT START\tRELEASES\tHELD p50\tp99\tmax\tPEAK AT ONCE\tFAILED")
 	for _, p := range r.Processes {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%d\n", p.PID, p.Comm, p.Allocs, p.Existing, p.Releases,
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%d\n", p.PID, output.Printable(p.Comm), p.Allocs, p.Existing, p.Releases,
 			dur(p.HeldP50, p.Releases), dur(p.HeldP99, p.Releases), dur(p.HeldMax, p.Releases), p.Peak, p.Fails)
 	}
 	tw.Flush()
@@ -45,7 +55,7 @@ func WriteText(w io.Writer, r *Report) error {
 			if h.End != nil {
 				to, ended = h.End.Format("15:04:05.000000"), h.State
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", h.PID, h.Comm, h.NetNS, h.Start.Format("15:04:05.000000"), to,
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", h.PID, output.Printable(h.Comm), h.NetNS, h.Start.Format("15:04:05.000000"), to,
 				output.Duration(time.Duration(h.Held)), h.Via, ended, dash(h.Remote))
 		}
 		tw.Flush()
@@ -68,7 +78,7 @@ func WriteText(w io.Writer, r *Report) error {
 			if f.Deferred {
 				when += "*"
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", when, f.PID, f.Comm, f.Proto, f.Via, dash(f.Remote), f.Errno, inUse, f.NetNS)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", when, f.PID, output.Printable(f.Comm), f.Proto, f.Via, dash(f.Remote), f.Errno, inUse, f.NetNS)
 		}
 		tw.Flush()
 		b.WriteString("(* seen when the socket was closed or the call retried; the time is the call's.)\n")
@@ -83,7 +93,7 @@ func WriteText(w io.Writer, r *Report) error {
 			if rs.Range[0] != 0 {
 				rg = fmt.Sprintf("%d-%d (%d ports)", rs.Range[0], rs.Range[1], int(rs.Range[1])-int(rs.Range[0])+1)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\n", rs.NetNS, dash(rs.Name), rg, rs.Peak)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\n", rs.NetNS, dash(output.Printable(rs.Name)), rg, rs.Peak)
 		}
 		tw.Flush()
 	}

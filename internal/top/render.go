@@ -35,7 +35,7 @@ func Render(s *Snapshot, width, height int) []string {
 		if free < 0 {
 			free = 0
 		}
-		add("%-10d %-8s %-11s %s %5d %4d %5d %4d %5.0f %6.0f", n.Inode, cut(dash(n.Name), 8), n.Range.String(),
+		add("%-10d %-8s %-11s %s %5d %4d %5d %4d %5.0f %6.0f", n.Inode, cut(dash(output.Printable(n.Name)), 8), n.Range.String(),
 			bar(n.TCP.InUse, n.TCP.TimeWait, n.Size, 8), n.TCP.InUse, n.TCP.TimeWait, free, n.UDP.InUse, n.AllocRate, n.FailRate)
 		add("  holders: %s · cgroups: %s · to: %s", counts(n.ByProc), counts(n.ByCgroup), counts(n.Dests))
 		room -= need
@@ -47,7 +47,7 @@ func Render(s *Snapshot, width, height int) []string {
 	if failLines > 0 {
 		add("LAST FAILURES")
 		for _, f := range s.Failures[:failLines-1] {
-			line := fmt.Sprintf("%s %s[%d] %s %s %s", f.Time.Local().Format("15:04:05.000"), f.Comm, f.PID, f.Via,
+			line := fmt.Sprintf("%s %s[%d] %s %s %s", f.Time.Local().Format("15:04:05.000"), output.Printable(f.Comm), f.PID, f.Via,
 				dest(f), output.ErrnoName(f.Errno))
 			if p := f.Pressure; p != nil {
 				line += fmt.Sprintf(" %d/%d used %d TW", p.InUse, p.RangeSize, p.TimeWait)
@@ -83,7 +83,7 @@ func counts(cs []Count) string {
 	}
 	var parts []string
 	for _, c := range cs {
-		parts = append(parts, fmt.Sprintf("%s %d", c.Name, c.Count))
+		parts = append(parts, fmt.Sprintf("%s %d", output.Printable(c.Name), c.Count))
 	}
 	return strings.Join(parts, ", ")
 }
