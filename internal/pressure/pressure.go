@@ -61,6 +61,11 @@ type nsInfo struct {
 	read       time.Time
 }
 
+const (
+	scanShare = 10 * time.Millisecond
+	scanGap   = 10 * time.Millisecond
+)
+
 // nsIdle is how long a namespace no event has named is held open. Holding
 // it keeps it alive (with its interfaces), so it is let go after a while
 // and found again by name or by a process in it if it is named again.
@@ -246,15 +251,17 @@ func (t *Tracker) Close() {
 	t.letGo(time.Now().Add(2 * nsIdle))
 }
 
-// pressure lists the failing call's namespace and sums up its range. Scans
-// are shared for 100 ms: a storm of failures does not become a storm of scans.
+// pressure lists the failing call's namespace and sums up its range.
 func (t *Tracker) pressure(e *tracer.Event) *tracer.Pressure {
 	n := t.info(e.NetNS, e.PID)
 	if n.ns == nil || e.Range.Size() == 0 {
 		return nil
 	}
+	// A scan serves the failures up to scanShare after it; an older one is
+	// no answer for this failure, unless one was made just now (a storm of
+	// failures gets at most one scan per scanGap).
 	sc, ok := t.scans[e.NetNS]
-	if !ok || time.Since(sc.at) > 100*time.Millisecond {
+	if !ok || (sc.at.Before(e.Time.Add(-scanShare)) && time.Since(sc.at) > scanGap) {
 		socks, err := t.lister.Sockets(n.path)
 		sc = scan{at: time.Now(), socks: socks, err: err}
 		t.scans[e.NetNS] = sc

@@ -1,6 +1,9 @@
 package pressure
 
 import (
+	"os"
+
+	"golang.org/x/sys/unix"
 	"net/netip"
 	"testing"
 	"time"
@@ -72,5 +75,41 @@ func TestSummarize(t *testing.T) {
 	}
 	if len(p.TopHolders) != 2 || p.TopHolders[0] != (tracer.Holder{PID: 7, Comm: "java", Count: 2}) || p.TopHolders[1].PID != 8 {
 		t.Errorf("holders %+v", p.TopHolders)
+	}
+}
+
+type countingLister struct{ n int }
+
+func (c *countingLister) Sockets(string) ([]tracer.Socket, error) { c.n++; return nil, nil }
+
+// A namespace is read once for the failures of the 10 ms after the read,
+// again for a later one, and its read time is said relative to each.
+func TestScanSharing(t *testing.T) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/net", &st); err != nil {
+		t.Skip("no /proc/self/ns/net")
+	}
+	l := &countingLister{}
+	tr := New(l, 0)
+	defer tr.Close()
+	fail := func(at time.Time) *tracer.Event {
+		e := &tracer.Event{Kind: tracer.KindFail, Time: at, Proto: tracer.TCP, Via: tracer.ViaConnect,
+			NetNS: uint32(st.Ino), PID: uint32(os.Getpid()), Range: tracer.PortRange{Lo: 40000, Hi: 40009}}
+		tr.Observe(e)
+		return e
+	}
+	t0 := time.Now()
+	first := fail(t0)
+	if l.n != 1 || first.Pressure == nil || first.Pressure.ReadAfter < 0 {
+		t.Fatalf("first failure: %d reads, pressure %+v", l.n, first.Pressure)
+	}
+	soon := fail(first.Time.Add(first.Pressure.ReadAfter + 5*time.Millisecond))
+	if l.n != 1 || soon.Pressure.ReadAfter != -5*time.Millisecond {
+		t.Errorf("a failure 5 ms after the read: %d reads, read %v after it", l.n, soon.Pressure.ReadAfter)
+	}
+	time.Sleep(15 * time.Millisecond)
+	late := fail(time.Now())
+	if l.n != 2 || late.Pressure.ReadAfter < 0 {
+		t.Errorf("a failure 15 ms after the read: %d reads, read %v after it", l.n, late.Pressure.ReadAfter)
 	}
 }
