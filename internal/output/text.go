@@ -98,7 +98,11 @@ func (t *Text) Line(e *tracer.Event) string {
 		last = t.fail.Sprint(ErrnoName(e.Errno))
 		var ctx []string
 		if e.Counted {
-			ctx = append(ctx, fmt.Sprintf("%d sockets held the range at the call", e.HeldAtCall))
+			noun := "sockets"
+			if e.HeldAtCall == 1 {
+				noun = "socket"
+			}
+			ctx = append(ctx, fmt.Sprintf("%d %s held the range at the call", e.HeldAtCall, noun))
 		}
 		if p := e.Pressure; p != nil {
 			c := fmt.Sprintf("%s: %d of %d ports in use, %d in TIME_WAIT", readWhen(p.ReadAfter), p.InUse, p.RangeSize, p.TimeWait)
