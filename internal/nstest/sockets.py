@@ -328,6 +328,18 @@ def thread_connect(name, host, port, hold_ms):
     t.join()
 
 
+def connect_many(host, port, n):
+    """n TCP connects one after another, each closed at once; for each the
+    port and the monotonic time just before connect()."""
+    out = []
+    for _ in range(int(n)):
+        t0 = now()
+        c = socket.create_connection((host, int(port)))
+        out.append([c.getsockname()[1], t0])
+        c.close()
+    say(conns=out)
+
+
 def renamed(name_hex, scen, *args):
     """Run another scenario under a process name anyone could choose:
     prctl(PR_SET_NAME) takes any bytes, control bytes included."""
@@ -362,6 +374,7 @@ SCENARIOS = {
     "bind-connect": bind_connect,
     "udp-reconnect": udp_reconnect,
     "thread-connect": thread_connect,
+    "connect-many": connect_many,
 }
 
 
