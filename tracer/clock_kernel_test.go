@@ -35,7 +35,9 @@ func tracefsInstance(t *testing.T) string {
 			t.Fatalf("tracefs %s: %v", file, err)
 		}
 	}
-	t.Cleanup(func() { os.WriteFile(filepath.Join(inst, "events/sock/inet_sock_set_state/enable"), []byte("0"), 0o600) })
+	t.Cleanup(func() {
+		os.WriteFile(filepath.Join(inst, "events/sock/inet_sock_set_state/enable"), []byte("0"), 0o600)
+	})
 	return inst
 }
 
