@@ -30,9 +30,10 @@ func tracefsInstance(t *testing.T) string {
 		t.Fatalf("make a tracefs instance: %v", err)
 	}
 	t.Cleanup(func() { os.Remove(inst) })
-	for file, v := range map[string]string{"trace_clock": "mono", "buffer_size_kb": "4096", "events/sock/inet_sock_set_state/enable": "1"} {
-		if err := os.WriteFile(filepath.Join(inst, file), []byte(v), 0o600); err != nil {
-			t.Fatalf("tracefs %s: %v", file, err)
+	// In this order: a new clock empties the buffer.
+	for _, kv := range [][2]string{{"trace_clock", "mono"}, {"buffer_size_kb", "4096"}, {"events/sock/inet_sock_set_state/enable", "1"}} {
+		if err := os.WriteFile(filepath.Join(inst, kv[0]), []byte(kv[1]), 0o600); err != nil {
+			t.Fatalf("tracefs %s: %v", kv[0], err)
 		}
 	}
 	t.Cleanup(func() {
