@@ -1,6 +1,7 @@
 package tracer_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -186,4 +187,32 @@ func TestHeldAtCall(t *testing.T) {
 	}
 	before.Stdin.Write([]byte("\n"))
 	after.Stdin.Write([]byte("\n"))
+}
+
+// Close may come from another goroutine while Read runs (it wakes it): what
+// the tracer is asked after that says it is closed, and nothing crashes.
+func TestCloseWhileReading(t *testing.T) {
+	s := openTracer(t, tracer.Options{})
+	done := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := s.tr.Read(); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(250 * time.Millisecond) // Read's periodic checks are running
+	if err := s.tr.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	if err := <-done; !errors.Is(err, tracer.ErrClosed) {
+		t.Errorf("Read after Close: %v, want ErrClosed", err)
+	}
+	if n := s.tr.Lost(); n != 0 {
+		t.Errorf("Lost after Close = %d", n)
+	}
+	if _, err := s.tr.Sockets("/proc/self/ns/net"); !errors.Is(err, tracer.ErrClosed) {
+		t.Errorf("Sockets after Close: %v, want ErrClosed", err)
+	}
 }

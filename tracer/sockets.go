@@ -35,15 +35,17 @@ const rawSockSize = int(unsafe.Sizeof(porttracePtSock{}))
 // namespace that nsPath (/proc/PID/ns/net, /run/netns/NAME) names.
 func (t *Tracer) Sockets(nsPath string) ([]Socket, error) {
 	var out []Socket
-	err := inNetns(nsPath, func() error {
-		for _, p := range []*ebpf.Program{t.coll.Programs["pt_list_tcp"], t.coll.Programs["pt_list_udp"]} {
-			data, err := readIter(p, "socket iterator (needs Linux 5.9+)")
-			if err != nil {
-				return err
+	err := t.withColl(func(c *ebpf.Collection) error {
+		return inNetns(nsPath, func() error {
+			for _, p := range []*ebpf.Program{c.Programs["pt_list_tcp"], c.Programs["pt_list_udp"]} {
+				data, err := readIter(p, "socket iterator (needs Linux 5.9+)")
+				if err != nil {
+					return err
+				}
+				out = append(out, decodeSockets(data)...)
 			}
-			out = append(out, decodeSockets(data)...)
-		}
-		return nil
+			return nil
+		})
 	})
 	return out, err
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -63,6 +64,9 @@ type Tracer struct {
 	lastCheck time.Time
 	stopping  atomic.Bool
 	closed    atomic.Bool
+	// collMu guards coll against Close, which may run on another goroutine
+	// while Read, Lost, Existing or Sockets use the maps and programs.
+	collMu sync.RWMutex
 }
 
 // Open loads the BPF programs and attaches every hook of the best tier the
@@ -286,7 +290,11 @@ func (t *Tracer) Notes() []string { return append([]string(nil), t.notes...) }
 // Via == ViaExisting per socket, each named with a process holding it. Call
 // it once, after Open: sockets reported here get their release reported too.
 func (t *Tracer) Existing() ([]Event, error) {
-	data, err := readIter(t.coll.Programs["pt_existing"], "iter/task_file (needs Linux 5.11+)")
+	var data []byte
+	err := t.withColl(func(c *ebpf.Collection) (err error) {
+		data, err = readIter(c.Programs["pt_existing"], "iter/task_file (needs Linux 5.11+)")
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -364,9 +372,20 @@ func (t *Tracer) Lost() uint64 {
 	return n
 }
 
+// withColl runs fn on the loaded programs and maps, unless Close has
+// freed them.
+func (t *Tracer) withColl(fn func(*ebpf.Collection) error) error {
+	t.collMu.RLock()
+	defer t.collMu.RUnlock()
+	if t.coll == nil {
+		return ErrClosed
+	}
+	return fn(t.coll)
+}
+
 func (t *Tracer) lostTotal() (uint64, error) {
 	var per []uint64
-	if err := t.coll.Maps["lost_events"].Lookup(uint32(0), &per); err != nil {
+	if err := t.withColl(func(c *ebpf.Collection) error { return c.Maps["lost_events"].Lookup(uint32(0), &per) }); err != nil {
 		return 0, err
 	}
 	var n uint64
@@ -406,10 +425,12 @@ func (t *Tracer) Close() error {
 		errs = append(errs, t.links[i].Close())
 	}
 	t.links = nil
+	t.collMu.Lock()
 	if t.coll != nil {
 		t.coll.Close()
 		t.coll = nil
 	}
+	t.collMu.Unlock()
 	t.cgroups.close()
 	if t.cgroupHeld != nil {
 		t.cgroupHeld.Close()
