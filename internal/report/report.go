@@ -12,6 +12,7 @@ import (
 
 	"github.com/porttrace/porttrace/internal/output"
 	"github.com/porttrace/porttrace/internal/record"
+	"github.com/porttrace/porttrace/internal/workload"
 	"github.com/porttrace/porttrace/tracer"
 )
 
@@ -22,6 +23,7 @@ type Filter struct {
 	Comms        []string
 	Proto        tracer.Proto
 	Since, Until time.Time
+	Workload     workload.Filter // pods, namespaces, containers, as recorded
 }
 
 func (f *Filter) keep(e *tracer.Event) bool {
@@ -33,6 +35,9 @@ func (f *Filter) keep(e *tracer.Event) bool {
 	}
 	if e.Kind != tracer.KindAlloc && e.Kind != tracer.KindRelease && e.Kind != tracer.KindFail {
 		return true
+	}
+	if !f.Workload.Match(&e.Workload) {
+		return false
 	}
 	if f.Proto != 0 && e.Proto != f.Proto {
 		return false
