@@ -113,7 +113,7 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	slow := fs.Duration("slow", 0, "report a slow event when a TCP connect() spends longer than `DURATION` finding a port (e.g. 1ms)")
 	summary := fs.Bool("summary", false, "at exit, sum up per process on stderr: allocations, hold time p50/p99/max, peak held at once, failures")
 	wl := workloadFlags(fs)
-	cri := fs.String("cri-socket", "", "ask the container runtime at `PATH` for pod and container names (default: the first of containerd's and CRI-O's usual sockets found; none: do not ask)")
+	cri := criSocketFlag(fs)
 	hooks := fs.String("hooks", "auto", "hook `TIER`: precise (fexit on the functions that pick ports, else kprobe), kprobe, portable (no fexit or kprobes; some failures seen late), or auto: the first the kernel allows")
 	verbose := fs.BoolP("verbose", "v", false, "say on stderr which hooks are attached and why that tier was chosen")
 	skip := fs.StringSlice("skip-hook", nil, "leave out hooks whose name starts with `PREFIX` (for measuring their cost)")

@@ -18,6 +18,10 @@ func workloadFlags(fs *pflag.FlagSet) func() workload.Filter {
 	}
 }
 
+func criSocketFlag(fs *pflag.FlagSet) *string {
+	return fs.String("cri-socket", "", "ask the container runtime at `PATH` for pod and container names (default: the first of containerd's and CRI-O's usual sockets found; none: do not ask)")
+}
+
 // keep names e's pod and container, and reports whether f keeps it.
 func keep(r *workload.Resolver, f *workload.Filter, e *tracer.Event) bool {
 	r.Fill(e)

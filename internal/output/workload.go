@@ -64,18 +64,22 @@ func validateWorkload(w *tracer.Workload) error {
 // namespace/pod/container, or the container id's first 12 digits when the
 // runtime gave no names; "" for none. Names from the runtime are untrusted:
 // they are made printable.
-func WorkloadText(w tracer.Workload) string {
+func WorkloadText(w tracer.Workload) string { return Printable(WorkloadName(w)) }
+
+// WorkloadName is WorkloadText before it is made printable, for callers
+// that escape what they print themselves.
+func WorkloadName(w tracer.Workload) string {
 	switch {
 	case w.Pod != "":
-		s := Printable(w.Namespace) + "/" + Printable(w.Pod)
+		s := w.Namespace + "/" + w.Pod
 		if w.Container != "" {
-			s += "/" + Printable(w.Container)
+			s += "/" + w.Container
 		}
 		return s
 	case w.PodUID != "":
-		return "pod " + Printable(w.PodUID)
+		return "pod " + w.PodUID
 	case w.ContainerID != "":
-		return "container " + Printable(shortID(w.ContainerID))
+		return "container " + shortID(w.ContainerID)
 	}
 	return ""
 }

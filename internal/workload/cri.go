@@ -45,7 +45,7 @@ func dial(ctx context.Context, socket string) (internalapi.RuntimeService, strin
 			return nil, "", nil
 		}
 	}
-	rt, err := remote.NewRemoteRuntimeServiceBuilder().WithEndpoint("unix://"+socket).
+	rt, err := remote.NewRemoteRuntimeServiceBuilder().WithEndpoint("unix://" + socket).
 		WithConnectionTimeout(criTimeout).WithTracerProvider(nil).Build(quiet(ctx))
 	if err != nil {
 		return nil, socket, fmt.Errorf("connect to the container runtime at %s: %w (name the right socket with --cri-socket, or --cri-socket none to go without pod names)", socket, err)
