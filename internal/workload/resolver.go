@@ -93,14 +93,17 @@ func (r *Resolver) Fill(e *tracer.Event) {
 // Lookup names the workload of cgroup id, whose path below the cgroup2 root
 // is path (tracer.Event's Cgroup).
 func (r *Resolver) Lookup(id uint64, path string) tracer.Workload {
-	if r == nil || path == "" {
+	if r == nil {
 		return tracer.Workload{}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c, seen := r.byCgroup[id]
-	if id != 0 && seen && c.final {
-		return c.w
+	if id != 0 && seen && (c.final || path == "") {
+		return c.w // path "": the cgroup is gone (its last process exited), its names are not
+	}
+	if path == "" {
+		return tracer.Workload{}
 	}
 	cid, uid := FromCgroup(path)
 	if cid == "" && uid == "" {

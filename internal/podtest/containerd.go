@@ -1,0 +1,186 @@
+package podtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	internalapi "k8s.io/cri-api/pkg/apis"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	remote "k8s.io/cri-client/pkg"
+)
+
+// Image is the test image's name: podbin as /podbin, pause by default.
+const Image = "docker.io/porttrace/podbin:test"
+
+// Containerd is a containerd of the test's own, with its CRI client.
+type Containerd struct {
+	Socket string
+	CRI    internalapi.RuntimeService
+	dir    string
+}
+
+// Start builds podbin, writes the image, starts containerd with its CRI
+// plugin configured as CONTAINERS.md (repository's /work/shared) says this
+// machine needs, imports the image and connects to the CRI API. Everything
+// is stopped and removed when the test ends.
+func Start(t *testing.T, subnet string) *Containerd {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "podbin")
+	build := exec.Command("go", "build", "-o", bin, "github.com/porttrace/porttrace/internal/podtest/podbin")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build podbin: %v\n%s", err, out)
+	}
+	archive := filepath.Join(dir, "podbin.tar")
+	if err := writeOCIArchive(archive, Image, bin, []string{"/podbin", "pause"}); err != nil {
+		t.Fatalf("write the image: %v", err)
+	}
+	c := &Containerd{Socket: filepath.Join(dir, "containerd.sock"), dir: dir}
+	cni := filepath.Join(dir, "cni")
+	os.Mkdir(cni, 0o700)
+	// A bridge with no gateway, masquerading or routes: pod traffic stays
+	// on the machine.
+	conflist := fmt.Sprintf(`{"cniVersion":"0.4.0","name":"porttrace-test","plugins":[{"type":"bridge","bridge":"pt13br0",
+"isGateway":false,"ipMasq":false,"ipam":{"type":"host-local","ranges":[[{"subnet":%q}]],"dataDir":%q}}]}`, subnet, filepath.Join(dir, "ipam"))
+	os.WriteFile(filepath.Join(cni, "10-test.conflist"), []byte(conflist), 0o600)
+	config := fmt.Sprintf(`version = 2
+root = %[1]q
+state = %[2]q
+[grpc]
+  address = %[3]q
+[ttrpc]
+  address = %[4]q
+[debug]
+  level = "warn"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = %[5]q
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "native"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = %[6]q
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.Socket, c.Socket+".ttrpc", Image, cni)
+	cfgFile := filepath.Join(dir, "config.toml")
+	os.WriteFile(cfgFile, []byte(config), 0o600)
+	logf, _ := os.Create(filepath.Join(dir, "containerd.log"))
+	cmd := exec.Command("containerd", "--config", cfgFile)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start containerd (apt-get install containerd runc containernetworking-plugins): %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		logf.Close()
+		if t.Failed() {
+			log, _ := os.ReadFile(logf.Name())
+			t.Logf("containerd's log:\n%s", log)
+		}
+		// Pods' mounts (shm, the netns files) under the state dir.
+		exec.Command("sh", "-c", "grep -o ' "+dir+"[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l").Run()
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(c.Socket); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containerd did not make its socket %s in 60s", c.Socket)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	imp := exec.Command("ctr", "--address", c.Socket, "-n", "k8s.io", "images", "import", archive)
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("ctr images import: %v\n%s", err, out)
+	}
+	rt, err := remote.NewRemoteRuntimeServiceBuilder().WithEndpoint("unix://" + c.Socket).
+		WithConnectionTimeout(30 * time.Second).Build(context.Background())
+	if err != nil {
+		t.Fatalf("connect to containerd's CRI: %v", err)
+	}
+	c.CRI = rt
+	t.Cleanup(func() { rt.Close(context.Background()) })
+	return c
+}
+
+// Pod is a pod sandbox made as the kubelet makes one.
+type Pod struct {
+	ID     string
+	Config *runtimeapi.PodSandboxConfig
+}
+
+// RunPod starts a pod sandbox with the kubelet's metadata and a
+// kubelet-style cgroup parent (relative: under the test's own cgroup).
+func (c *Containerd) RunPod(t *testing.T, name, namespace, uid string) *Pod {
+	t.Helper()
+	cfg := &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: namespace, Uid: uid},
+		Hostname:     name,
+		LogDirectory: filepath.Join(c.dir, "logs", uid),
+		Labels:       map[string]string{"io.kubernetes.pod.name": name, "io.kubernetes.pod.namespace": namespace, "io.kubernetes.pod.uid": uid},
+		Linux: &runtimeapi.LinuxPodSandboxConfig{
+			CgroupParent: "kubepods/besteffort/pod" + uid,
+			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+				NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_POD, Pid: runtimeapi.NamespaceMode_CONTAINER},
+			},
+		},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id, err := c.CRI.RunPodSandbox(ctx, cfg, "")
+	if err != nil {
+		t.Fatalf("RunPodSandbox %s/%s: %v", namespace, name, err)
+	}
+	return &Pod{ID: id, Config: cfg}
+}
+
+// Run creates and starts a container named name in the pod, running
+// podbin with args.
+func (c *Containerd) Run(t *testing.T, p *Pod, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: name},
+		Image:    &runtimeapi.ImageSpec{Image: Image},
+		Command:  append([]string{"/podbin"}, args...),
+		LogPath:  name + ".log",
+		Labels:   map[string]string{"io.kubernetes.container.name": name},
+		Linux:    &runtimeapi.LinuxContainerConfig{},
+	}
+	id, err := c.CRI.CreateContainer(ctx, p.ID, cfg, p.Config)
+	if err != nil {
+		t.Fatalf("CreateContainer %s: %v", name, err)
+	}
+	if err := c.CRI.StartContainer(ctx, id); err != nil {
+		t.Fatalf("StartContainer %s: %v", name, err)
+	}
+	return id
+}
+
+// Remove stops and removes the pod and its containers, as the kubelet does
+// when a pod is deleted.
+func (c *Containerd) Remove(t *testing.T, p *Pod) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := c.CRI.StopPodSandbox(ctx, p.ID); err != nil {
+		t.Fatalf("StopPodSandbox: %v", err)
+	}
+	if err := c.CRI.RemovePodSandbox(ctx, p.ID); err != nil {
+		t.Fatalf("RemovePodSandbox: %v", err)
+	}
+}
