@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -49,6 +50,29 @@ func TestPodsNamedThroughContainerdCRI(t *testing.T) {
 		netns = num(m, "netns")
 		got[c]++
 	}
+
+	// A host process in the pod's network namespace: its port is the pod's,
+	// though no container's. A porttrace started now has seen no event of
+	// the pod: it finds whose namespace it is in /proc.
+	tr2 := startTrace(t, "--format", "json", "--cri-socket", ctrd.Socket, "--comm", "podbin", "--no-existing")
+	tr2.next(t)
+	host := exec.Command("nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", podtest.PodPID(t, uid)), "--", ctrd.Podbin, "connect", "1", "10m")
+	if err := host.Start(); err != nil {
+		t.Fatalf("nsenter: %v", err)
+	}
+	defer func() { host.Process.Kill(); host.Wait() }()
+	for {
+		m := jsonLine(t, tr2.next(t))
+		if m["event"] != "alloc" || m["via"] != "connect" || num(m, "pid") != int64(host.Process.Pid) {
+			continue
+		}
+		if num(m, "netns") != netns || m["pod"] != "shop-0" || m["pod_namespace"] != "prod" || m["pod_uid"] != uid || m["container"] != nil || m["container_id"] != nil {
+			t.Errorf("a host process's port in the pod's namespace %d is not pod prod/shop-0's, with no container: %v", netns, m)
+		}
+		break
+	}
+	tr2.stop(t, syscall.SIGINT)
+	host.Process.Kill()
 
 	// top, while the containers hold their ports: the namespace is the pod's.
 	out, stderr, code := runBin(t, "top", "--cri-socket", ctrd.Socket, "-i", "1s", "-d", nstest.Scaled(3*time.Second).String())

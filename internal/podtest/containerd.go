@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ const Image = "docker.io/porttrace/podbin:test"
 type Containerd struct {
 	Socket string
 	CRI    internalapi.RuntimeService
+	Podbin string // the image's program, to run on the host too
 	dir    string
 }
 
@@ -41,7 +43,7 @@ func Start(t *testing.T, subnet string) *Containerd {
 	if err := writeOCIArchive(archive, Image, bin, []string{"/podbin", "pause"}); err != nil {
 		t.Fatalf("write the image: %v", err)
 	}
-	c := &Containerd{Socket: filepath.Join(dir, "containerd.sock"), dir: dir}
+	c := &Containerd{Socket: filepath.Join(dir, "containerd.sock"), Podbin: bin, dir: dir}
 	cni := filepath.Join(dir, "cni")
 	os.Mkdir(cni, 0o700)
 	// A bridge with no gateway, masquerading or routes: pod traffic stays
@@ -183,4 +185,23 @@ func (c *Containerd) Remove(t *testing.T, p *Pod) {
 	if err := c.CRI.RemovePodSandbox(ctx, p.ID); err != nil {
 		t.Fatalf("RemovePodSandbox: %v", err)
 	}
+}
+
+// PodPID is a process of the pod with this UID (its sandbox's or a
+// container's), found by its cgroup as the host sees it.
+func PodPID(t *testing.T, uid string) int {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cgroup")
+	for _, f := range procs {
+		b, err := os.ReadFile(f)
+		if err != nil || !strings.Contains(string(b), "/pod"+uid+"/") {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscanf(f, "/proc/%d/cgroup", &pid); err == nil {
+			return pid
+		}
+	}
+	t.Fatalf("no process of pod %s in /proc", uid)
+	return 0
 }
