@@ -53,9 +53,14 @@ func TestPodsNamedThroughContainerdCRI(t *testing.T) {
 
 	// A host process in the pod's network namespace: its port is the pod's,
 	// though no container's. A porttrace started now has seen no event of
-	// the pod: it finds whose namespace it is in /proc.
-	tr2 := startTrace(t, "--format", "json", "--cri-socket", ctrd.Socket, "--comm", "podbin", "--no-existing")
+	// the pod: it finds whose namespace it is in /proc. --namespace prod
+	// leaves out the same program's ports in the host's namespace.
+	tr2 := startTrace(t, "--format", "json", "--cri-socket", ctrd.Socket, "--comm", "podbin", "--no-existing", "--namespace", "prod")
 	tr2.next(t)
+	plain := exec.Command(ctrd.Podbin, "connect", "1", "0s", "exit")
+	if out, err := plain.CombinedOutput(); err != nil {
+		t.Fatalf("podbin on the host: %v\n%s", err, out)
+	}
 	host := exec.Command("nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", podtest.PodPID(t, uid)), "--", ctrd.Podbin, "connect", "1", "10m")
 	if err := host.Start(); err != nil {
 		t.Fatalf("nsenter: %v", err)
@@ -63,6 +68,9 @@ func TestPodsNamedThroughContainerdCRI(t *testing.T) {
 	defer func() { host.Process.Kill(); host.Wait() }()
 	for {
 		m := jsonLine(t, tr2.next(t))
+		if num(m, "pid") == int64(plain.Process.Pid) {
+			t.Errorf("--namespace prod let through a host process's event: %v", m)
+		}
 		if m["event"] != "alloc" || m["via"] != "connect" || num(m, "pid") != int64(host.Process.Pid) {
 			continue
 		}
