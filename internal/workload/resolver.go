@@ -27,6 +27,11 @@ const (
 // Resolver names the workload of cgroups and network namespaces. It caches
 // by cgroup id and by namespace inode, so a pod's names outlive the pod for
 // as long as porttrace runs. Safe for concurrent use.
+//
+// Use: r, err := Open(ctx, socket) once ("" finds the runtime), then
+// r.Fill(&e) on every event before it is written or counted: e.Workload
+// then has the pod, namespace and container. A metric per namespace takes
+// its pod from r.ForNetns(inode).
 type Resolver struct {
 	rt     internalapi.RuntimeService // nil: ids from cgroup paths only
 	socket string
