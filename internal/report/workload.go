@@ -1,6 +1,9 @@
 package report
 
-import "github.com/porttrace/porttrace/tracer"
+import (
+	"github.com/porttrace/porttrace/internal/output"
+	"github.com/porttrace/porttrace/tracer"
+)
 
 // PodRef names the pod (and container) of a row, as recorded at event time;
 // empty for host processes. JSON flattens it into the row.
@@ -17,6 +20,15 @@ func podRef(w tracer.Workload) PodRef {
 // workload turns a PodRef back into what output.WorkloadText prints.
 func (p PodRef) workload() tracer.Workload {
 	return tracer.Workload{Pod: p.Pod, Namespace: p.Namespace, Container: p.Container}
+}
+
+// Name is namespace/pod/container, "-" for none, for the HTML page (whose
+// template escapes it).
+func (p PodRef) Name() string {
+	if n := output.WorkloadName(p.workload()); n != "" {
+		return n
+	}
+	return "-"
 }
 
 // learnPod notes whose namespace e's is: a namespace belongs to a pod, so

@@ -32,6 +32,16 @@ func TestReportNamesPodsOfProcessesAndNamespaces(t *testing.T) {
 	if strings.Contains(out.String(), "\x07") {
 		t.Error("a pod's name reached the report unescaped")
 	}
+	b = NewBuilder(Filter{})
+	b.Add(tracer.Event{Kind: tracer.KindAlloc, Time: at, PID: 9, Comm: "app", Port: 40001, Proto: tracer.TCP, NetNS: 7,
+		Workload: tracer.Workload{Pod: "<b>shop", Namespace: "prod", Container: "web"}})
+	var page strings.Builder
+	if err := WriteHTML(&page, b.Finish()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page.String(), "<td>prod/&lt;b&gt;shop/web</td>") || strings.Contains(page.String(), "<b>shop") {
+		t.Error("the HTML page does not name the pod, escaped, in its processes table")
+	}
 	f := Filter{}
 	f.Workload.Pods = []string{"shop\x07"}
 	b = NewBuilder(f)
