@@ -26,7 +26,7 @@ func TestPodsNamedThroughContainerdCRI(t *testing.T) {
 	}
 	ctrd := podtest.Start(t, "10.213.13.0/24")
 	rec := filepath.Join(t.TempDir(), "pods.jsonl")
-	tr := startTrace(t, "--format", "json", "-o", rec, "--cri-socket", ctrd.Socket, "--comm", "podbin")
+	tr := startTrace(t, "--format", "json", "-o", rec, "--cri-socket", ctrd.Socket, "--comm", "podbin", "--summary")
 	start := jsonLine(t, tr.next(t))
 	if notes, _ := json.Marshal(start["notes"]); !strings.Contains(string(notes), "container runtime at "+ctrd.Socket) {
 		t.Errorf("the start event does not say where names come from: %s", notes)
@@ -109,6 +109,17 @@ func TestPodsNamedThroughContainerdCRI(t *testing.T) {
 		}
 	}
 	tr.stop(t, syscall.SIGINT)
+	for _, c := range []string{"web", "sidecar"} {
+		var row []string
+		for _, l := range strings.Split(tr.stderr.String(), "\n") {
+			if f := strings.Fields(l); len(f) == 9 && f[1] == "podbin" && f[8] == "prod/shop-0/"+c {
+				row = f
+			}
+		}
+		if row == nil || row[7] != "0" {
+			t.Errorf("--summary has no row of podbin in prod/shop-0/%s:\n%s", c, tr.stderr.String())
+		}
+	}
 
 	// The post-mortem: the pod is gone, the recording names it.
 	text, stderr, code := runBin(t, "report", rec)
