@@ -15,6 +15,9 @@ import (
 	remote "k8s.io/cri-client/pkg"
 )
 
+// bridge is the CNI bridge of the test's pods.
+const bridge = "pt13br0"
+
 // Image is the test image's name: podbin as /podbin, pause by default.
 const Image = "docker.io/porttrace/podbin:test"
 
@@ -48,8 +51,8 @@ func Start(t *testing.T, subnet string) *Containerd {
 	os.Mkdir(cni, 0o700)
 	// A bridge with no gateway, masquerading or routes: pod traffic stays
 	// on the machine.
-	conflist := fmt.Sprintf(`{"cniVersion":"0.4.0","name":"porttrace-test","plugins":[{"type":"bridge","bridge":"pt13br0",
-"isGateway":false,"ipMasq":false,"ipam":{"type":"host-local","ranges":[[{"subnet":%q}]],"dataDir":%q}}]}`, subnet, filepath.Join(dir, "ipam"))
+	conflist := fmt.Sprintf(`{"cniVersion":"0.4.0","name":"porttrace-test","plugins":[{"type":"bridge","bridge":%q,
+"isGateway":false,"ipMasq":false,"ipam":{"type":"host-local","ranges":[[{"subnet":%q}]],"dataDir":%q}}]}`, bridge, subnet, filepath.Join(dir, "ipam"))
 	os.WriteFile(filepath.Join(cni, "10-test.conflist"), []byte(conflist), 0o600)
 	config := fmt.Sprintf(`version = 2
 root = %[1]q
@@ -91,8 +94,10 @@ state = %[2]q
 			log, _ := os.ReadFile(logf.Name())
 			t.Logf("containerd's log:\n%s", log)
 		}
-		// Pods' mounts (shm, the netns files) under the state dir.
+		// Pods' mounts (shm, the netns files) under the state dir, and the
+		// bridge the CNI plugin made.
 		exec.Command("sh", "-c", "grep -o ' "+dir+"[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l").Run()
+		exec.Command("ip", "link", "del", bridge).Run()
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for {
