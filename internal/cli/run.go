@@ -89,9 +89,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	start := tracer.Event{Kind: tracer.KindStart, Time: began.UTC(), Start: &tracer.StartInfo{
 		Version: Version(), Tier: t.Tier(), TierReason: t.TierReason(), Hooks: t.Hooks(), Filter: describeTrace(&cfg), Namespaces: nss, Notes: t.Notes(),
 	}}
-	if s := pods.Socket(); s != "" {
-		start.Start.Notes = append(start.Start.Notes, "pod and container names from the container runtime at "+s)
-	}
+	start.Start.Notes = append(start.Start.Notes, podNotes(pods)...)
 
 	sink := newSink(cfg.Format, stdout, rec)
 	defer sink.flush()
@@ -122,8 +120,10 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "porttrace: tracing %s in %d network namespace%s (%s hooks, %d attached); Ctrl-C to stop\n",
 			output.Printable(describeFilter(&cfg)), len(nss), plural(len(nss)), t.Tier(), len(t.Hooks()))
 		for _, n := range start.Start.Notes {
-			fmt.Fprintf(stderr, "porttrace: %s\n", n)
+			fmt.Fprintf(stderr, "porttrace: %s\n", output.Printable(n))
 		}
+	} else if err := pods.Warning(); err != nil {
+		fmt.Fprintf(stderr, "porttrace: %s\n", output.Printable(podNotes(pods)[0]))
 	}
 	if cfg.Verbose {
 		fmt.Fprintf(stderr, "porttrace: %s hooks: %s\n", t.Tier(), t.TierReason())

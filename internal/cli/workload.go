@@ -36,3 +36,15 @@ func describeTrace(cfg *Config) string {
 	}
 	return s
 }
+
+// podNotes says, in the start event and on stderr, where pod names come
+// from, or why they do not.
+func podNotes(r *workload.Resolver) []string {
+	if err := r.Warning(); err != nil {
+		return []string{err.Error() + ": ports get container ids and pod UIDs, no names"}
+	}
+	if s := r.Socket(); s != "" {
+		return []string{"pod and container names from the container runtime at " + s}
+	}
+	return nil
+}

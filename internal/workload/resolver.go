@@ -33,10 +33,11 @@ const (
 // then has the pod, namespace and container. A metric per namespace takes
 // its pod from r.ForNetns(inode).
 type Resolver struct {
-	rt     internalapi.RuntimeService // nil: ids from cgroup paths only
-	socket string
-	hostNS uint32 // the host's namespace: no pod's, whatever runs in it
-	proc   string
+	rt      internalapi.RuntimeService // nil: ids from cgroup paths only
+	socket  string
+	warning error  // the runtime found did not answer
+	hostNS  uint32 // the host's namespace: no pod's, whatever runs in it
+	proc    string
 
 	mu       sync.Mutex
 	snap     snapshot
@@ -53,7 +54,9 @@ type cached struct {
 }
 
 // Open connects to the CRI socket: "" finds one at DefaultSockets (none
-// found is no error: ids only), "none" uses none.
+// found, or one found that does not answer, is no error: ids only, and
+// Warning says why), "none" uses none. A socket named that does not answer
+// is an error.
 func Open(ctx context.Context, socket string) (*Resolver, error) {
 	r := &Resolver{proc: "/proc", byCgroup: map[uint64]cached{}, byNetns: map[uint32]tracer.Workload{}}
 	r.hostNS = nsInode("/proc/1/ns/net")
@@ -61,12 +64,20 @@ func Open(ctx context.Context, socket string) (*Resolver, error) {
 		return r, nil
 	}
 	rt, found, err := dial(ctx, socket)
+	if err != nil && socket == "" {
+		r.warning = err
+		return r, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	r.rt, r.socket = rt, found
 	return r, nil
 }
+
+// Warning is why the runtime found at a usual socket is not asked, nil if
+// it is or none was found.
+func (r *Resolver) Warning() error { return r.warning }
 
 // Socket is the CRI socket in use, "" for none.
 func (r *Resolver) Socket() string { return r.socket }

@@ -2,6 +2,7 @@ package workload
 
 import (
 	"context"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,5 +38,28 @@ func TestResolverSocketThatDoesNotAnswer(t *testing.T) {
 	_, err := Open(context.Background(), sock)
 	if err == nil || !strings.Contains(err.Error(), "connect to the container runtime at "+sock) || !strings.Contains(err.Error(), "--cri-socket") {
 		t.Errorf("Open(%s): %v", sock, err)
+	}
+}
+
+// A runtime found at a usual socket that does not answer (a stale socket
+// file) does not stop porttrace: it goes without names and says why.
+func TestResolverFoundSocketThatDoesNotAnswer(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "containerd.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	saved := DefaultSockets
+	DefaultSockets = []string{sock}
+	defer func() { DefaultSockets = saved }()
+	r, err := Open(context.Background(), "")
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer r.Close()
+	if w := r.Warning(); w == nil || !strings.Contains(w.Error(), "connect to the container runtime at "+sock) || r.Socket() != "" {
+		t.Errorf("Warning() = %v, Socket() = %q", w, r.Socket())
 	}
 }
