@@ -27,6 +27,7 @@ type Containerd struct {
 	CRI    internalapi.RuntimeService
 	Podbin string // the image's program, to run on the host too
 	dir    string
+	uids   []string // pods run, whose cgroups are removed at the end
 }
 
 // Start builds podbin, writes the image, starts containerd with its CRI
@@ -119,8 +120,52 @@ state = %[2]q
 		t.Fatalf("connect to containerd's CRI: %v", err)
 	}
 	c.CRI = rt
-	t.Cleanup(func() { rt.Close(context.Background()) })
+	// First (cleanups run last first): containers outlive a containerd
+	// killed under them, so every pod is removed while it still answers;
+	// then the pods' cgroups, which the kubelet, not containerd, removes.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		sbs, _ := rt.ListPodSandbox(ctx, nil)
+		for _, sb := range sbs {
+			rt.StopPodSandbox(ctx, sb.Id)
+			rt.RemovePodSandbox(ctx, sb.Id)
+		}
+		rt.Close(ctx)
+		for _, uid := range c.uids {
+			removeCgroups("kubepods/besteffort/pod" + uid)
+		}
+	})
 	return c
+}
+
+// removeCgroups removes the empty cgroup dir rel in every hierarchy, and
+// its parents up to rel's first element. rel is relative, as runc took the
+// pods' cgroup parent: below this process's cgroup in each hierarchy
+// (which differ here: the v1 memory controller has a path of its own).
+func removeCgroups(rel string) {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		roots := []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} // v2: "0::path"
+		if f[1] != "" {
+			roots = nil
+			for _, c := range strings.Split(f[1], ",") {
+				roots = append(roots, "/sys/fs/cgroup/"+strings.TrimPrefix(c, "name="))
+			}
+		}
+		for _, root := range roots {
+			for p := rel; p != "." && p != "/"; p = filepath.Dir(p) {
+				os.Remove(filepath.Join(root, f[2], p))
+			}
+		}
+	}
 }
 
 // Pod is a pod sandbox made as the kubelet makes one.
@@ -147,9 +192,10 @@ func (c *Containerd) RunPod(t *testing.T, name, namespace, uid string) *Pod {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	c.uids = append(c.uids, uid)
 	id, err := c.CRI.RunPodSandbox(ctx, cfg, "")
 	if err != nil {
-		t.Fatalf("RunPodSandbox %s/%s: %v", namespace, name, err)
+		t.Fatalf("RunPodSandbox %q/%q: %v", namespace, name, err)
 	}
 	return &Pod{ID: id, Config: cfg}
 }
@@ -170,10 +216,10 @@ func (c *Containerd) Run(t *testing.T, p *Pod, name string, args ...string) stri
 	}
 	id, err := c.CRI.CreateContainer(ctx, p.ID, cfg, p.Config)
 	if err != nil {
-		t.Fatalf("CreateContainer %s: %v", name, err)
+		t.Fatalf("CreateContainer %q: %v", name, err)
 	}
 	if err := c.CRI.StartContainer(ctx, id); err != nil {
-		t.Fatalf("StartContainer %s: %v", name, err)
+		t.Fatalf("StartContainer %q: %v", name, err)
 	}
 	return id
 }
