@@ -196,6 +196,10 @@ type Event struct {
 	Cgroup   string // path below the cgroup v2 root, when it could be resolved
 	NetNS    uint32 // inode number of the network namespace; 0 if unknown
 	Range    PortRange
+	// Workload is the container and pod of the cgroup, or of the network
+	// namespace for ports no process holds; filled in user space by
+	// internal/workload, not by the tracer.
+	Workload Workload
 
 	Held  time.Duration // release: from alloc to release
 	State TCPState      // release, TCP: the state the socket left the port in

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/porttrace/porttrace/internal/workload"
 	"github.com/porttrace/porttrace/tracer"
 )
 
@@ -37,6 +38,8 @@ type Config struct {
 	Compress   bool
 	Slow       time.Duration
 	Summary    bool
+	CRISocket  string          // "" finds one, "none" asks no runtime
+	Workload   workload.Filter // --pod, --namespace, --container
 }
 
 // UsageError is a bad command line: exit status 2.
@@ -109,6 +112,8 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	noEx := fs.Bool("no-existing", false, "do not report the ports already held when tracing starts")
 	slow := fs.Duration("slow", 0, "report a slow event when a TCP connect() spends longer than `DURATION` finding a port (e.g. 1ms)")
 	summary := fs.Bool("summary", false, "at exit, sum up per process on stderr: allocations, hold time p50/p99/max, peak held at once, failures")
+	wl := workloadFlags(fs)
+	cri := criSocketFlag(fs)
 	hooks := fs.String("hooks", "auto", "hook `TIER`: precise (fexit on the functions that pick ports, else kprobe), kprobe, portable (no fexit or kprobes; some failures seen late), or auto: the first the kernel allows")
 	verbose := fs.BoolP("verbose", "v", false, "say on stderr which hooks are attached and why that tier was chosen")
 	skip := fs.StringSlice("skip-hook", nil, "leave out hooks whose name starts with `PREFIX` (for measuring their cost)")
@@ -145,6 +150,7 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 		cfg.Filter.PIDs = append(cfg.Filter.PIDs, uint32(p))
 	}
 	cfg.Filter.Comms = *comms
+	cfg.Workload, cfg.CRISocket = wl(), *cri
 	switch {
 	case *v4 && *v6:
 		return fail(usageErrorf("-4 and -6 together select nothing: give one of them, or neither for both"))

@@ -50,6 +50,7 @@ func parseReport(args []string, stdout, stderr io.Writer) (cfg Config, code int,
 	pids := fs.UintSlice("pid", nil, "only these process `IDs`")
 	comms := fs.StringSlice("comm", nil, "only processes with this command `NAME`")
 	proto := fs.String("proto", "", "only this `PROTOCOL`: tcp or udp")
+	wl := workloadFlags(fs)
 	since := fs.String("since", "", "only events at or after `TIME` (RFC 3339, e.g. 2026-11-25T03:00:00Z; without a zone, UTC)")
 	until := fs.String("until", "", "only events at or before `TIME`")
 	help := fs.BoolP("help", "h", false, "show this help")
@@ -84,6 +85,7 @@ func parseReport(args []string, stdout, stderr io.Writer) (cfg Config, code int,
 		rc.Filter.PIDs = append(rc.Filter.PIDs, uint32(p))
 	}
 	rc.Filter.Comms = *comms
+	rc.Filter.Workload = wl()
 	if rc.Filter.Since, err = parseTime("--since", *since); err != nil {
 		return fail(err)
 	}
@@ -200,6 +202,9 @@ func writeReport(w io.Writer, format string, r *report.Report) (err error) {
 func describeReportFilter(f *report.Filter) string {
 	tf := tracer.Filter{Ports: f.Ports, PIDs: f.PIDs, Comms: f.Comms, Proto: f.Proto}
 	s := tf.String()
+	if !f.Workload.IsZero() {
+		s += ", " + f.Workload.String()
+	}
 	if !f.Since.IsZero() {
 		s += " since " + f.Since.Format(time.RFC3339Nano)
 	}

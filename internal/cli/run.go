@@ -19,6 +19,7 @@ import (
 	"github.com/porttrace/porttrace/internal/pressure"
 	"github.com/porttrace/porttrace/internal/record"
 	"github.com/porttrace/porttrace/internal/report"
+	"github.com/porttrace/porttrace/internal/workload"
 	"github.com/porttrace/porttrace/tracer"
 )
 
@@ -74,6 +75,11 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer t.Close()
+	pods, err := workload.Open(ctx, cfg.CRISocket)
+	if err != nil {
+		return err
+	}
+	defer pods.Close()
 
 	nss, err := tracer.Namespaces()
 	if err != nil {
@@ -81,8 +87,9 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	began := time.Now()
 	start := tracer.Event{Kind: tracer.KindStart, Time: began.UTC(), Start: &tracer.StartInfo{
-		Version: Version(), Tier: t.Tier(), TierReason: t.TierReason(), Hooks: t.Hooks(), Filter: cfg.Filter.String(), Namespaces: nss, Notes: t.Notes(),
+		Version: Version(), Tier: t.Tier(), TierReason: t.TierReason(), Hooks: t.Hooks(), Filter: describeTrace(&cfg), Namespaces: nss, Notes: t.Notes(),
 	}}
+	start.Start.Notes = append(start.Start.Notes, podNotes(pods)...)
 
 	sink := newSink(cfg.Format, stdout, rec)
 	defer sink.flush()
@@ -111,10 +118,12 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	started = true
 	if cfg.Format == "text" {
 		fmt.Fprintf(stderr, "porttrace: tracing %s in %d network namespace%s (%s hooks, %d attached); Ctrl-C to stop\n",
-			output.Printable(describeFilter(&cfg.Filter)), len(nss), plural(len(nss)), t.Tier(), len(t.Hooks()))
-		for _, n := range t.Notes() {
-			fmt.Fprintf(stderr, "porttrace: %s\n", n)
+			output.Printable(describeFilter(&cfg)), len(nss), plural(len(nss)), t.Tier(), len(t.Hooks()))
+		for _, n := range start.Start.Notes {
+			fmt.Fprintf(stderr, "porttrace: %s\n", output.Printable(n))
 		}
+	} else if err := pods.Warning(); err != nil {
+		fmt.Fprintf(stderr, "porttrace: %s\n", output.Printable(podNotes(pods)[0]))
 	}
 	if cfg.Verbose {
 		fmt.Fprintf(stderr, "porttrace: %s hooks: %s\n", t.Tier(), t.TierReason())
@@ -145,6 +154,9 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			return err
 		}
 		for i := range existing {
+			if !keep(pods, &cfg.Workload, &existing[i]) {
+				continue
+			}
 			count(&existing[i])
 			sink.write(&existing[i])
 		}
@@ -171,6 +183,9 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		sum = report.NewBuilder(report.Filter{})
 	}
 	emit := func(e *tracer.Event) {
+		if !keep(pods, &cfg.Workload, e) {
+			return
+		}
 		count(e)
 		sink.write(e)
 		if sum != nil {
@@ -245,12 +260,11 @@ func setColor(mode string, stdout io.Writer) {
 	}
 }
 
-func describeFilter(f *tracer.Filter) string {
-	s := f.String()
-	if s == "all" {
+func describeFilter(cfg *Config) string {
+	if cfg.Filter.String() == "all" && cfg.Workload.IsZero() {
 		return "every ephemeral port"
 	}
-	return s
+	return describeTrace(cfg)
 }
 
 func plural(n int) string {

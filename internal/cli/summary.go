@@ -3,11 +3,13 @@ package cli
 import (
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
 
 	"github.com/porttrace/porttrace/internal/output"
 	"github.com/porttrace/porttrace/internal/report"
+	"github.com/porttrace/porttrace/tracer"
 )
 
 // writeSummary prints, at exit, what each process did. When events were
@@ -16,7 +18,13 @@ import (
 func writeSummary(w io.Writer, b *report.Builder, lost uint64) {
 	r := b.Finish()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nPID\tCOMM\tALLOCS\tHELD p50\tp99\tmax\tPEAK AT ONCE\tFAILED")
+	// The POD column only where pods took ports: a host's summary stays as it was.
+	pods := slices.ContainsFunc(r.Processes, func(p report.Process) bool { return p.Pod != "" })
+	head := "\nPID\tCOMM\tALLOCS\tHELD p50\tp99\tmax\tPEAK AT ONCE\tFAILED"
+	if pods {
+		head += "\tPOD"
+	}
+	fmt.Fprintln(tw, head)
 	for _, p := range r.Processes {
 		d := func(v time.Duration) string {
 			if p.Releases == 0 {
@@ -28,7 +36,15 @@ func writeSummary(w io.Writer, b *report.Builder, lost uint64) {
 		if lost > 0 {
 			peak = "≤" + peak
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%d\n", p.PID, output.Printable(p.Comm), p.Allocs+p.Existing, d(p.HeldP50), d(p.HeldP99), d(p.HeldMax), peak, p.Fails)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%d", p.PID, output.Printable(p.Comm), p.Allocs+p.Existing, d(p.HeldP50), d(p.HeldP99), d(p.HeldMax), peak, p.Fails)
+		if pods {
+			pod := output.WorkloadText(tracer.Workload{Pod: p.Pod, Namespace: p.Namespace, Container: p.Container})
+			if pod == "" {
+				pod = "-"
+			}
+			fmt.Fprintf(tw, "\t%s", pod)
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 	if lost > 0 {

@@ -43,3 +43,28 @@ func rowOf(out, first string) []string {
 	}
 	return nil
 }
+
+// --summary names each process's pod, escaped, when pods took ports; a
+// host's summary has no POD column.
+func TestSummaryNamesPods(t *testing.T) {
+	b := report.NewBuilder(report.Filter{})
+	at := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	b.Add(tracer.Event{Kind: tracer.KindAlloc, Time: at, PID: 9, Comm: "curl", Port: 40001, Proto: tracer.TCP,
+		Workload: tracer.Workload{Pod: "shop\x1b[2J", Namespace: "prod", Container: "web"}})
+	b.Add(tracer.Event{Kind: tracer.KindAlloc, Time: at, PID: 10, Comm: "sshd", Port: 40002, Proto: tracer.TCP})
+	var out strings.Builder
+	writeSummary(&out, b, 0)
+	if f := rowOf(out.String(), "9"); len(f) != 9 || f[8] != `prod/shop\x1b[2J/web` {
+		t.Errorf("the pod's process: %q\n%s", f, out.String())
+	}
+	if f := rowOf(out.String(), "10"); len(f) != 9 || f[8] != "-" {
+		t.Errorf("the host's process: %q\n%s", f, out.String())
+	}
+	host := report.NewBuilder(report.Filter{})
+	host.Add(tracer.Event{Kind: tracer.KindAlloc, Time: at, PID: 10, Comm: "sshd", Port: 40002, Proto: tracer.TCP})
+	out.Reset()
+	writeSummary(&out, host, 0)
+	if strings.Contains(out.String(), "POD") {
+		t.Errorf("a host's summary has a POD column:\n%s", out.String())
+	}
+}

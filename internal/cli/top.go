@@ -14,13 +14,15 @@ import (
 
 	"github.com/porttrace/porttrace/internal/pressure"
 	"github.com/porttrace/porttrace/internal/top"
+	"github.com/porttrace/porttrace/internal/workload"
 	"github.com/porttrace/porttrace/tracer"
 )
 
 // TopConfig is what `porttrace top` was asked for.
 type TopConfig struct {
-	Interval time.Duration
-	Duration time.Duration
+	Interval  time.Duration
+	Duration  time.Duration
+	CRISocket string
 }
 
 const topUsageHead = `Usage: sudo porttrace top [flags]
@@ -38,6 +40,7 @@ func parseTop(args []string, stdout, stderr io.Writer) (Config, int, bool) {
 	fs, fail := newCommand("porttrace top", stderr)
 	interval := fs.DurationP("interval", "i", time.Second, "refresh every `DURATION`")
 	dur := fs.DurationP("duration", "d", 0, "stop after `DURATION`; default: until q, Ctrl-C or SIGTERM")
+	cri := criSocketFlag(fs)
 	help := fs.BoolP("help", "h", false, "show this help")
 	if err := fs.Parse(args); err != nil {
 		return fail(flagError(err))
@@ -55,7 +58,7 @@ func parseTop(args []string, stdout, stderr io.Writer) (Config, int, bool) {
 	if *dur < 0 {
 		return fail(usageErrorf("--duration: %s is negative", *dur))
 	}
-	return Config{Command: "top", Top: TopConfig{Interval: *interval, Duration: *dur}}, 0, false
+	return Config{Command: "top", Top: TopConfig{Interval: *interval, Duration: *dur, CRISocket: *cri}}, 0, false
 }
 
 // RunTop shows the live view until q, the duration, or ctx ends.
@@ -65,6 +68,11 @@ func RunTop(ctx context.Context, tc TopConfig, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer t.Close()
+	pods, err := workload.Open(ctx, tc.CRISocket)
+	if err != nil {
+		return err
+	}
+	defer pods.Close()
 	if tc.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, tc.Duration)
@@ -88,6 +96,7 @@ func RunTop(ctx context.Context, tc TopConfig, stdout, stderr io.Writer) error {
 
 	var mu sync.Mutex
 	model := top.NewModel(t)
+	model.Pods = pods
 	track := pressure.New(t, 0)
 	defer track.Close()
 	go func() {
@@ -107,6 +116,7 @@ func RunTop(ctx context.Context, tc TopConfig, stdout, stderr io.Writer) error {
 				return
 			}
 			track.Observe(&e)
+			pods.Fill(&e)
 			mu.Lock()
 			model.Add(&e)
 			mu.Unlock()

@@ -61,7 +61,7 @@ func TestBashCompletion(t *testing.T) {
 		{[]string{"porttrace", ""}, "report top doctor"},
 		{[]string{"porttrace", "-p", "80", ""}, ""}, // the trace takes no arguments
 		{[]string{"porttrace", "--port", ""}, ""},   // no list of ports to offer
-		{[]string{"porttrace", "top", "--"}, "--interval --duration --help"},
+		{[]string{"porttrace", "top", "--"}, "--interval --duration --cri-socket --help"},
 		{[]string{"porttrace", "-o", dir + "/tr"}, rec},
 		{[]string{"porttrace", "report", "--output", dir + "/tr"}, rec},
 		{[]string{"porttrace", "report", "--port", "80", dir + "/tr"}, rec},

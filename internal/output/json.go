@@ -66,6 +66,7 @@ func appendSocket(b []byte, e *tracer.Event) []byte {
 	b = appendStr(b, "cgroup", e.Cgroup)
 	b = appendUint(b, "cgroup_id", e.CgroupID)
 	b = appendUint(b, "netns", uint64(e.NetNS))
+	b = appendWorkload(b, &e.Workload)
 	switch e.Kind {
 	case tracer.KindAlloc, tracer.KindSlow:
 		if e.Search > 0 || e.Kind == tracer.KindSlow {

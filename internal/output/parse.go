@@ -150,6 +150,10 @@ func (p *parser) field(e *tracer.Event, key string) error {
 		s, err := p.str()
 		e.Cgroup = s
 		return err
+	case "container_id", "container", "pod_uid", "pod", "pod_namespace":
+		s, err := p.str()
+		*workloadField(&e.Workload, key) = s
+		return err
 	case "ephemeral", "deferred", "estimated", "late":
 		v, err := p.boolean()
 		switch key {

@@ -126,6 +126,9 @@ func (t *Text) Line(e *tracer.Event) string {
 	case tracer.KindSlow:
 		last = "port search took " + Duration(e.Search)
 	}
+	if w := WorkloadText(e.Workload); w != "" {
+		last += "  [" + w + "]"
+	}
 	return strings.TrimRight(fmt.Sprintf("%-*s %s %-*s %*s %-*s %*d %-*s %-*s → %-*s %s",
 		wTime, ts, kind, wProto, protoFamily(e), wPort, port, wVia, e.Via,
 		wPID, e.PID, wComm, Printable(e.Comm), wAddr, local, wAddr, remote, last), " ")

@@ -50,6 +50,9 @@ func validate(e *tracer.Event) error {
 	if len(e.Cgroup) > maxCgroup {
 		return fmt.Errorf("cgroup is %d bytes long: out of range (a path has at most %d)", len(e.Cgroup), maxCgroup)
 	}
+	if err := validateWorkload(&e.Workload); err != nil {
+		return err
+	}
 	if p := e.Pressure; p != nil {
 		for _, v := range []struct {
 			name string

@@ -338,8 +338,8 @@ svg text{font:11px system-ui,sans-serif;fill:#334} .grid{stroke:#e3e7ee}
 
 <h2>Processes</h2>
 {{if .ProcsNote}}<p class="meta">{{.ProcsNote}}</p>{{end}}
-<table id="processes"><tr><th>PID</th><th>command</th><th>allocations</th><th>held at start</th><th>releases</th><th>held p50</th><th>p99</th><th>max</th><th>peak at once</th><th>failed</th></tr>
-{{range .R.Processes}}<tr><td class="n">{{.PID}}</td><td>{{.Comm}}</td><td class="n">{{.Allocs}}</td><td class="n">{{.Existing}}</td><td class="n">{{.Releases}}</td><td class="n">{{if .Releases}}{{call $.Dur .HeldP50}}{{else}}-{{end}}</td><td class="n">{{if .Releases}}{{call $.Dur .HeldP99}}{{else}}-{{end}}</td><td class="n">{{if .Releases}}{{call $.Dur .HeldMax}}{{else}}-{{end}}</td><td class="n">{{.Peak}}</td><td class="n">{{.Fails}}</td></tr>
+<table id="processes"><tr><th>PID</th><th>command</th><th>allocations</th><th>held at start</th><th>releases</th><th>held p50</th><th>p99</th><th>max</th><th>peak at once</th><th>failed</th><th>pod</th></tr>
+{{range .R.Processes}}<tr><td class="n">{{.PID}}</td><td>{{.Comm}}</td><td class="n">{{.Allocs}}</td><td class="n">{{.Existing}}</td><td class="n">{{.Releases}}</td><td class="n">{{if .Releases}}{{call $.Dur .HeldP50}}{{else}}-{{end}}</td><td class="n">{{if .Releases}}{{call $.Dur .HeldP99}}{{else}}-{{end}}</td><td class="n">{{if .Releases}}{{call $.Dur .HeldMax}}{{else}}-{{end}}</td><td class="n">{{.Peak}}</td><td class="n">{{.Fails}}</td><td>{{.PodRef.Name}}</td></tr>
 {{end}}</table>
 
 {{range .R.Ports}}<h2>Port {{.Port}}/{{.Proto}}</h2>
@@ -348,8 +348,8 @@ svg text{font:11px system-ui,sans-serif;fill:#334} .grid{stroke:#e3e7ee}
 {{end}}</table>{{if .LeftOut}}<p class="meta">{{.LeftOut}} more holds of this port are left out (porttrace report --format text or json lists them).</p>{{end}}{{end}}
 
 <h2>Failures</h2>
-{{if .R.Failures}}<table id="failures"><tr><th>time</th><th>PID</th><th>command</th><th>proto</th><th>via</th><th>to</th><th>errno</th><th>ports held</th><th>netns</th></tr>
-{{range .R.Failures}}<tr><td>{{.Time.Format "15:04:05.000000"}}{{if .Deferred}}*{{end}}</td><td class="n">{{.PID}}</td><td>{{.Comm}}</td><td>{{.Proto}}</td><td>{{.Via}}</td><td>{{.Remote}}</td><td>{{.Errno}}</td><td class="n">{{.InUse}}</td><td class="n">{{.NetNS}}</td></tr>
+{{if .R.Failures}}<table id="failures"><tr><th>time</th><th>PID</th><th>command</th><th>proto</th><th>via</th><th>to</th><th>errno</th><th>ports held</th><th>netns</th><th>pod</th></tr>
+{{range .R.Failures}}<tr><td>{{.Time.Format "15:04:05.000000"}}{{if .Deferred}}*{{end}}</td><td class="n">{{.PID}}</td><td>{{.Comm}}</td><td>{{.Proto}}</td><td>{{.Via}}</td><td>{{.Remote}}</td><td>{{.Errno}}</td><td class="n">{{.InUse}}</td><td class="n">{{.NetNS}}</td><td>{{.PodRef.Name}}</td></tr>
 {{end}}</table><p class="meta">* seen when the socket was closed or the call retried; the time is the call's.</p>{{else}}<p>None.</p>{{end}}
 <p class="meta">Made by porttrace on {{.Generated}}.</p>
 </body></html>

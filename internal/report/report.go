@@ -12,6 +12,7 @@ import (
 
 	"github.com/porttrace/porttrace/internal/output"
 	"github.com/porttrace/porttrace/internal/record"
+	"github.com/porttrace/porttrace/internal/workload"
 	"github.com/porttrace/porttrace/tracer"
 )
 
@@ -22,6 +23,7 @@ type Filter struct {
 	Comms        []string
 	Proto        tracer.Proto
 	Since, Until time.Time
+	Workload     workload.Filter // pods, namespaces, containers, as recorded
 }
 
 func (f *Filter) keep(e *tracer.Event) bool {
@@ -33,6 +35,9 @@ func (f *Filter) keep(e *tracer.Event) bool {
 	}
 	if e.Kind != tracer.KindAlloc && e.Kind != tracer.KindRelease && e.Kind != tracer.KindFail {
 		return true
+	}
+	if !f.Workload.Match(&e.Workload) {
+		return false
 	}
 	if f.Proto != 0 && e.Proto != f.Proto {
 		return false
@@ -97,6 +102,7 @@ type proc struct {
 	held     hist
 	open     int
 	peak     int
+	pod      PodRef // as first seen
 }
 
 // openHold is what a hold still open needs beyond its key.
@@ -153,12 +159,13 @@ type Builder struct {
 	occ          map[uint32]*occupancy
 	ranges       map[uint32]tracer.PortRange
 	names        map[uint32]string
+	podOf        map[uint32]PodRef // network namespace → its pod
 }
 
 // NewBuilder starts an empty report.
 func NewBuilder(f Filter) *Builder {
 	return &Builder{filter: f, keepHolds: f.Ports.Len() > 0, procs: map[procKey]*proc{}, open: map[holdKey]openHold{}, all: map[holdKey]struct{}{},
-		occ: map[uint32]*occupancy{}, ranges: map[uint32]tracer.PortRange{}, names: map[uint32]string{}, stepsLeft: maxSteps}
+		occ: map[uint32]*occupancy{}, ranges: map[uint32]tracer.PortRange{}, names: map[uint32]string{}, podOf: map[uint32]PodRef{}, stepsLeft: maxSteps}
 }
 
 func keyOf(e *tracer.Event) holdKey {
@@ -188,7 +195,7 @@ func (b *Builder) proc(e *tracer.Event) *proc {
 			}
 			return b.other
 		}
-		p = &proc{key: k}
+		p = &proc{key: k, pod: podRef(e.Workload)}
 		b.procs[k] = p
 	}
 	return p
@@ -207,6 +214,7 @@ func (b *Builder) Add(e tracer.Event) {
 			}
 		}
 	}
+	b.learnPod(&e)
 	// How full each range was depends on every holder, whatever the filter.
 	unfollowed := false
 	switch e.Kind {
@@ -368,6 +376,7 @@ type Process struct {
 	HeldMax  time.Duration `json:"held_max_ns"`
 	Peak     int           `json:"peak"`
 	Fails    uint64        `json:"fails"`
+	PodRef
 }
 
 // Port lists every hold of one port (with a port filter).
@@ -406,6 +415,7 @@ type Failure struct {
 	NetNS    uint32    `json:"netns"`
 	Deferred bool      `json:"deferred"`
 	InUse    int       `json:"in_use"` // ports held in that namespace at that moment, as far as the recording shows
+	PodRef
 }
 
 // RangeSeries is how many ports of a namespace were held over time.
@@ -415,6 +425,7 @@ type RangeSeries struct {
 	Range  [2]uint16  `json:"range"`
 	Peak   int        `json:"peak"`
 	Points []OccPoint `json:"points"`
+	PodRef            // the pod whose namespace it is
 }
 
 // OccPoint is the highest number of ports held during one step of time.
@@ -437,7 +448,7 @@ func (b *Builder) Finish() *Report {
 	}
 	for _, p := range b.procs {
 		r.Processes = append(r.Processes, Process{PID: p.key.pid, Comm: p.key.comm, Allocs: p.allocs, Existing: p.existing, Releases: p.held.n,
-			HeldP50: p.held.quantile(0.5), HeldP99: p.held.quantile(0.99), HeldMax: p.held.max, Peak: p.peak, Fails: p.fails})
+			HeldP50: p.held.quantile(0.5), HeldP99: p.held.quantile(0.99), HeldMax: p.held.max, Peak: p.peak, Fails: p.fails, PodRef: p.pod})
 	}
 	sort.Slice(r.Processes, func(i, j int) bool {
 		a, c := r.Processes[i], r.Processes[j]
@@ -479,11 +490,11 @@ func (b *Builder) Finish() *Report {
 	for _, f := range b.failures {
 		r.Failures = append(r.Failures, Failure{Time: f.Time, PID: f.PID, Comm: f.Comm, Proto: f.Proto.String(), Family: f.Family.String(),
 			Via: f.Via.String(), Port: f.Port, Remote: remote(netip.AddrPortFrom(f.RemoteAddr, f.RemotePort)), Errno: output.ErrnoName(f.Errno),
-			NetNS: f.NetNS, Deferred: f.Deferred, InUse: b.occ[f.NetNS].at(f.Time)})
+			NetNS: f.NetNS, Deferred: f.Deferred, InUse: b.occ[f.NetNS].at(f.Time), PodRef: podRef(f.Workload)})
 	}
 	for ns, o := range b.occ {
 		rg := b.ranges[ns]
-		r.Ranges = append(r.Ranges, RangeSeries{NetNS: ns, Name: b.names[ns], Range: [2]uint16{rg.Lo, rg.Hi}, Peak: o.peak, Points: o.points()})
+		r.Ranges = append(r.Ranges, RangeSeries{NetNS: ns, Name: b.names[ns], Range: [2]uint16{rg.Lo, rg.Hi}, Peak: o.peak, Points: o.points(), PodRef: b.podOf[ns]})
 	}
 	sort.Slice(r.Ranges, func(i, j int) bool { return r.Ranges[i].NetNS < r.Ranges[j].NetNS })
 	return r

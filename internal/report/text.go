@@ -39,10 +39,10 @@ func WriteText(w io.Writer, r *Report) error {
 
 	b.WriteString("\nPROCESSES\n")
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PID\tCOMM\tALLOCS\tHELD AT START\tRELEASES\tHELD p50\tp99\tmax\tPEAK AT ONCE\tFAILED")
+	fmt.Fprintln(tw, "PID\tCOMM\tALLOCS\tHELD AT START\tRELEASES\tHELD p50\tp99\tmax\tPEAK AT ONCE\tFAILED\tPOD")
 	for _, p := range r.Processes {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%d\n", p.PID, output.Printable(p.Comm), p.Allocs, p.Existing, p.Releases,
-			dur(p.HeldP50, p.Releases), dur(p.HeldP99, p.Releases), dur(p.HeldMax, p.Releases), p.Peak, p.Fails)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%d\t%s\n", p.PID, output.Printable(p.Comm), p.Allocs, p.Existing, p.Releases,
+			dur(p.HeldP50, p.Releases), dur(p.HeldP99, p.Releases), dur(p.HeldMax, p.Releases), p.Peak, p.Fails, dash(output.WorkloadText(p.workload())))
 	}
 	tw.Flush()
 
@@ -68,7 +68,7 @@ func WriteText(w io.Writer, r *Report) error {
 	b.WriteString("\n")
 	if len(r.Failures) > 0 {
 		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "TIME\tPID\tCOMM\tPROTO\tVIA\tTO\tERRNO\tPORTS HELD\tNETNS")
+		fmt.Fprintln(tw, "TIME\tPID\tCOMM\tPROTO\tVIA\tTO\tERRNO\tPORTS HELD\tNETNS\tPOD")
 		for _, f := range r.Failures {
 			inUse := fmt.Sprint(f.InUse)
 			if rs := r.rangeOf(f.NetNS); rs != nil && rs.Range[0] != 0 {
@@ -78,7 +78,8 @@ func WriteText(w io.Writer, r *Report) error {
 			if f.Deferred {
 				when += "*"
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", when, f.PID, output.Printable(f.Comm), f.Proto, f.Via, dash(f.Remote), f.Errno, inUse, f.NetNS)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", when, f.PID, output.Printable(f.Comm), f.Proto, f.Via, dash(f.Remote), f.Errno, inUse, f.NetNS,
+				dash(output.WorkloadText(f.workload())))
 		}
 		tw.Flush()
 		b.WriteString("(* seen when the socket was closed or the call retried; the time is the call's.)\n")
@@ -87,13 +88,13 @@ func WriteText(w io.Writer, r *Report) error {
 	if len(r.Ranges) > 0 {
 		b.WriteString("\nRANGES\n")
 		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NETNS\tNAME\tRANGE\tPEAK HELD")
+		fmt.Fprintln(tw, "NETNS\tNAME\tRANGE\tPEAK HELD\tPOD")
 		for _, rs := range r.Ranges {
 			rg := "?"
 			if rs.Range[0] != 0 {
 				rg = fmt.Sprintf("%d-%d (%d ports)", rs.Range[0], rs.Range[1], int(rs.Range[1])-int(rs.Range[0])+1)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\n", rs.NetNS, dash(output.Printable(rs.Name)), rg, rs.Peak)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", rs.NetNS, dash(output.Printable(rs.Name)), rg, rs.Peak, dash(output.WorkloadText(rs.workload())))
 		}
 		tw.Flush()
 	}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/porttrace/porttrace/internal/output"
 	"github.com/porttrace/porttrace/internal/pressure"
 	"github.com/porttrace/porttrace/tracer"
 )
@@ -37,6 +38,7 @@ type NS struct {
 	ByProc    []Count
 	ByCgroup  []Count
 	Dests     []Count
+	Pod       string // namespace/pod whose network namespace it is
 }
 
 // Snapshot is what the screen shows at one moment.
@@ -53,8 +55,16 @@ type Source interface {
 	CgroupPath(id uint64) string
 }
 
+// Namer names the pod of a namespace and the container of a cgroup
+// (a *workload.Resolver).
+type Namer interface {
+	ForNetns(inode uint32) tracer.Workload
+	Lookup(cgroupID uint64, path string) tracer.Workload
+}
+
 // Model keeps the counts between snapshots.
 type Model struct {
+	Pods     Namer // nil: cgroups shown by path, namespaces by inode
 	src      Source
 	nss      []nsEntry // namespaces, their paths and reserved ports: re-read every few seconds
 	nssRead  time.Time
@@ -151,6 +161,9 @@ func (m *Model) Snapshot(now time.Time) (*Snapshot, error) {
 			}
 		}
 		v.ByProc, v.ByCgroup, v.Dests = m.holders(socks, n.Range)
+		if m.Pods != nil {
+			v.Pod = output.WorkloadText(m.Pods.ForNetns(n.Inode))
+		}
 		snap.NS = append(snap.NS, v)
 	}
 	// Fullest first.
@@ -185,6 +198,11 @@ func (m *Model) holders(socks []tracer.Socket, r tracer.PortRange) (procs, cgrou
 		if s.PID != 0 && !s.TimeWait() {
 			add(byProc, fmt.Sprintf("%s[%d]", s.Comm, s.PID), p)
 			if cg := m.src.CgroupPath(s.CgroupID); cg != "" {
+				if m.Pods != nil {
+					if w := output.WorkloadName(m.Pods.Lookup(s.CgroupID, cg)); w != "" {
+						cg = w // a container's cgroup, by its name (counts escapes it)
+					}
+				}
 				add(byCg, cg, p)
 			}
 		}

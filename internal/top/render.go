@@ -37,7 +37,11 @@ func Render(s *Snapshot, width, height int) []string {
 		}
 		add("%-10d %-8s %-11s %s %5d %4d %5d %4d %5.0f %6.0f", n.Inode, cut(dash(output.Printable(n.Name)), 8), n.Range.String(),
 			bar(n.TCP.InUse, n.TCP.TimeWait, n.Size, 8), n.TCP.InUse, n.TCP.TimeWait, free, n.UDP.InUse, n.AllocRate, n.FailRate)
-		add("  holders: %s · cgroups: %s · to: %s", counts(n.ByProc), counts(n.ByCgroup), counts(n.Dests))
+		pod := ""
+		if n.Pod != "" {
+			pod = "pod " + n.Pod + " · " // already made printable
+		}
+		add("  %sholders: %s · cgroups: %s · to: %s", pod, counts(n.ByProc), counts(n.ByCgroup), counts(n.Dests))
 		room -= need
 		shown++
 	}
@@ -51,6 +55,9 @@ func Render(s *Snapshot, width, height int) []string {
 				dest(f), output.ErrnoName(f.Errno))
 			if p := f.Pressure; p != nil {
 				line += fmt.Sprintf(" %d/%d used %d TW", p.InUse, p.RangeSize, p.TimeWait)
+			}
+			if w := output.WorkloadText(f.Workload); w != "" {
+				line += " [" + w + "]"
 			}
 			add("%s", line)
 		}
