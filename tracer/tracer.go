@@ -32,6 +32,10 @@ type Options struct {
 	// Hooks picks the hook tier: HooksAuto (""), HooksPrecise, HooksKprobe
 	// or HooksPortable.
 	Hooks string
+	// FailuresOnly has the programs count allocations and releases in the
+	// kernel (Counters) without sending them: Read returns failures only,
+	// the cheap way to monitor around the clock.
+	FailuresOnly bool
 }
 
 // ErrKernelTooOld is wrapped by errors from kernels that offer no tier of
@@ -182,7 +186,8 @@ func load(opts Options, tr tier, progs []string) (_ *Tracer, err error) {
 		return nil, fmt.Errorf("set wakeup threshold: %w", err)
 	}
 
-	if err := errors.Join(spec.Variables["tier_precise"].Set(tr.precise), spec.Variables["sk_in_hash"].Set(tr.skInHash)); err != nil {
+	if err := errors.Join(spec.Variables["tier_precise"].Set(tr.precise), spec.Variables["sk_in_hash"].Set(tr.skInHash),
+		spec.Variables["failures_only"].Set(opts.FailuresOnly)); err != nil {
 		return nil, fmt.Errorf("set tier: %w", err)
 	}
 	if tr.skInHash {
