@@ -22,7 +22,7 @@ type Command struct {
 
 // Subcommands are the words Parse dispatches on, in the order --help lists
 // them.
-var Subcommands = []string{"report", "top", "serve", "doctor"}
+var Subcommands = []string{"report", "top", "doctor", "serve"}
 
 // choices are the only values these flags take (the parsers refuse others;
 // a test holds the two together): the completions offer them.

@@ -52,8 +52,8 @@ func usageErrorf(format string, a ...any) error {
 const usageHead = `Usage: porttrace [flags]
        porttrace report [flags] FILE...   (see porttrace report --help)
        porttrace top [flags]              (see porttrace top --help)
-       porttrace serve [flags]            (Prometheus metrics; see porttrace serve --help)
        porttrace doctor                   (what this host offers porttrace)
+       porttrace serve [flags]            (Prometheus metrics; see porttrace serve --help)
 
 Shows, as it happens, which process gets which local (ephemeral) port, how
 (connect, sendto/sendmsg, bind), and how long it holds it, in every network
