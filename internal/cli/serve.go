@@ -215,12 +215,13 @@ func RunServe(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 func scanLoop(ctx context.Context, t *tracer.Tracer, col *serve.Collector, sc ServeConfig, stderr io.Writer) <-chan struct{} {
 	var prev map[uint32]bool
 	once := func() {
+		began := time.Now()
 		nss, err := serve.Scan(t, sc.TopHolders > 0)
 		if err != nil {
 			fmt.Fprintf(stderr, "porttrace serve: %s; the next scan will try again\n", err)
 			return
 		}
-		col.SetScan(nss, time.Now())
+		col.SetScan(nss, time.Now(), time.Since(began))
 		now := map[uint32]bool{}
 		for _, n := range nss {
 			now[n.Inode] = true

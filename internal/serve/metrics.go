@@ -36,6 +36,7 @@ var (
 	descLost     = prometheus.NewDesc("porttrace_events_lost_total", "Events the kernel could not queue for porttrace (the ring buffer was full).", nil, nil)
 	descBuild    = prometheus.NewDesc("porttrace_build_info", "porttrace's version and the hook tier in use; always 1.", []string{"version", "tier"}, nil)
 	descScanTime = prometheus.NewDesc("porttrace_scan_timestamp_seconds", "When the last scan of every namespace's sockets (ranges, TIME_WAIT, destinations, holders) finished.", nil, nil)
+	descScanDur  = prometheus.NewDesc("porttrace_scan_duration_seconds", "How long the last scan of every namespace took.", nil, nil)
 )
 
 // Collector serves porttrace's metrics to Prometheus.
@@ -49,8 +50,7 @@ type Collector struct {
 	mu       sync.Mutex
 	scan     []NS
 	scanned  time.Time
-	known    map[uint32]bool // namespaces the last scan found
-	failures error
+	scanTook time.Duration
 }
 
 // NewCollector exports src's counts; SetScan adds what scans find.
@@ -58,15 +58,11 @@ func NewCollector(src Counts, version, tier string, topHolders int) *Collector {
 	return &Collector{src: src, version: version, tier: tier, topHolders: topHolders, host: hostNetns()}
 }
 
-// SetScan replaces what the last scan found.
-func (c *Collector) SetScan(nss []NS, at time.Time) {
+// SetScan replaces what the last scan found; it ended at at and took took.
+func (c *Collector) SetScan(nss []NS, at time.Time, took time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.scan, c.scanned = nss, at
-	c.known = map[uint32]bool{}
-	for _, n := range nss {
-		c.known[n.Inode] = true
-	}
+	c.scan, c.scanned, c.scanTook = nss, at, took
 }
 
 // Describe sends nothing: the series come and go with namespaces, so the
@@ -85,10 +81,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	c.mu.Lock()
-	scan, scanned := c.scan, c.scanned
+	scan, scanned, took := c.scan, c.scanned, c.scanTook
 	c.mu.Unlock()
 	if !scanned.IsZero() {
 		ch <- prometheus.MustNewConstMetric(descScanTime, prometheus.GaugeValue, float64(scanned.UnixNano())/1e9)
+		ch <- prometheus.MustNewConstMetric(descScanDur, prometheus.GaugeValue, took.Seconds())
 	}
 	label := func(ino uint32) string { return netnsLabel(ino, c.host) }
 
