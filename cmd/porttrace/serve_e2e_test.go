@@ -123,9 +123,13 @@ scrape_configs:
 	return addr
 }
 
-// promValue is the value of a PromQL query that returns one series, or
-// false while it returns none.
-func promValue(t *testing.T, prom, query string) (float64, bool) {
+type promSample struct {
+	Metric map[string]string
+	Value  [2]any
+}
+
+// promQuery runs a PromQL query; Prometheus must accept it.
+func promQuery(t *testing.T, prom, query string) []promSample {
 	t.Helper()
 	r, err := http.Get("http://" + prom + "/api/v1/query?query=" + url.QueryEscape(query))
 	if err != nil {
@@ -134,21 +138,56 @@ func promValue(t *testing.T, prom, query string) (float64, bool) {
 	defer r.Body.Close()
 	var res struct {
 		Status string
-		Data   struct {
-			Result []struct {
-				Value [2]any
-			}
-		}
+		Data   struct{ Result []promSample }
 	}
 	b, _ := io.ReadAll(r.Body)
 	if err := json.Unmarshal(b, &res); err != nil || res.Status != "success" {
 		t.Fatalf("query %s: %v %s", query, err, b)
 	}
-	if len(res.Data.Result) != 1 {
+	return res.Data.Result
+}
+
+// promValue is the value of a PromQL query that returns one series, or
+// false while it returns none.
+func promValue(t *testing.T, prom, query string) (float64, bool) {
+	t.Helper()
+	res := promQuery(t, prom, query)
+	if len(res) != 1 {
 		return 0, false
 	}
-	v, _ := strconv.ParseFloat(fmt.Sprint(res.Data.Result[0].Value[1]), 64)
+	v, _ := strconv.ParseFloat(fmt.Sprint(res[0].Value[1]), 64)
 	return v, true
+}
+
+// dashboardQueries are the PromQL queries of deploy/prometheus's Grafana
+// dashboard, with its variables set as "All" and a 30 s rate interval.
+func dashboardQueries(t *testing.T) map[string]string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "deploy", "prometheus", "porttrace-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("the dashboard is not JSON: %v", err)
+	}
+	out := map[string]string{}
+	for _, p := range d.Panels {
+		for i, tg := range p.Targets {
+			q := strings.NewReplacer("$__rate_interval", "30s", "$instance", ".*").Replace(tg.Expr)
+			out[fmt.Sprintf("%s #%d", p.Title, i)] = q
+		}
+	}
+	if len(out) < 8 {
+		t.Fatalf("the dashboard has %d queries", len(out))
+	}
+	return out
 }
 
 // alertState is the state of the alert named name whose netns label is
@@ -186,7 +225,7 @@ func alertState(t *testing.T, prom, name, netns string) string {
 func TestServeWithPrometheus(t *testing.T) {
 	ns := nstest.New(t, 40100, 40109)
 	ns.ListenHold(t, "127.0.0.1:8080")
-	addr, serve, stdout, stderr := startServe(t, "--scan-interval", "500ms", "--log-format", "json")
+	addr, serve, stdout, stderr := startServe(t, "--scan-interval", "500ms", "--log-format", "json", "--top-holders", "3")
 	prom := startPrometheus(t, addr)
 
 	// Take all ten ports, close three (left in FIN_WAIT2: the server keeps
@@ -237,6 +276,18 @@ func TestServeWithPrometheus(t *testing.T) {
 		}
 	}
 	t.Logf("alerts first seen as: %v", seen)
+
+	// Every panel of the dashboard has data for the namespace, or for the
+	// host where it is not per namespace.
+	for title, q := range dashboardQueries(t) {
+		var found bool
+		for _, r := range promQuery(t, prom, q) {
+			found = found || r.Metric["netns"] == fmt.Sprint(ns.Inode) || r.Metric["netns"] == ""
+		}
+		if !found {
+			t.Errorf("dashboard panel %q: no series for netns %d from %s", title, ns.Inode, q)
+		}
+	}
 
 	serve.Process.Signal(syscall.SIGTERM)
 	if err := serve.Wait(); err != nil {
