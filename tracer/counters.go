@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"syscall"
 	"time"
+
+	"github.com/cilium/ebpf"
 )
 
 // NSProto is one protocol of one network namespace.
@@ -85,28 +87,23 @@ func (t *Tracer) Counters() (*Counters, error) {
 // fill with the dead. A count of held sockets is left: it is the kernel's
 // own bookkeeping, and drops to zero with the namespace's sockets.
 func (t *Tracer) Forget(gone map[uint32]bool) {
-	var ck porttraceCtrKey
-	var n uint64
-	var cks []porttraceCtrKey
-	it := t.coll.Maps["ctr_events"].Iterate()
-	for it.Next(&ck, &n) {
-		if gone[ck.Netns] {
-			cks = append(cks, ck)
+	deleteWhere[porttraceCtrKey, uint64](t.coll.Maps["ctr_events"], func(k *porttraceCtrKey) bool { return gone[k.Netns] })
+	deleteWhere[porttraceNsKey, porttraceHoldHist](t.coll.Maps["ctr_holds"], func(k *porttraceNsKey) bool { return gone[k.Netns] })
+}
+
+// deleteWhere deletes the entries of m whose key matches, once the
+// iteration is over (deleting under it could make it start again).
+func deleteWhere[K, V any](m *ebpf.Map, match func(*K) bool) {
+	var k K
+	var v V
+	var keys []K
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		if match(&k) {
+			keys = append(keys, k)
 		}
 	}
-	for i := range cks {
-		t.coll.Maps["ctr_events"].Delete(&cks[i])
-	}
-	var nk porttraceNsKey
-	var h porttraceHoldHist
-	var nks []porttraceNsKey
-	it2 := t.coll.Maps["ctr_holds"].Iterate()
-	for it2.Next(&nk, &h) {
-		if gone[nk.Netns] {
-			nks = append(nks, nk)
-		}
-	}
-	for i := range nks {
-		t.coll.Maps["ctr_holds"].Delete(&nks[i])
+	for i := range keys {
+		m.Delete(&keys[i])
 	}
 }

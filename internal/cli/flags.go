@@ -188,15 +188,20 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	cfg.Slow = *slow
 	cfg.Summary = *summary
 	cfg.SkipHooks = *skip
-	switch *hooks {
-	case tracer.HooksAuto, tracer.HooksPrecise, tracer.HooksKprobe, tracer.HooksPortable:
-		cfg.Hooks = *hooks
-	default:
-		return fail(usageErrorf("--hooks: %q is not a hook tier: use auto, precise, kprobe or portable", *hooks))
+	if cfg.Hooks, err = parseHooks(*hooks); err != nil {
+		return fail(err)
 	}
 	cfg.Verbose = *verbose
 	cfg.CPUProfile = *prof
 	return cfg, 0, false
+}
+
+func parseHooks(s string) (string, error) {
+	switch s {
+	case tracer.HooksAuto, tracer.HooksPrecise, tracer.HooksKprobe, tracer.HooksPortable:
+		return s, nil
+	}
+	return "", usageErrorf("--hooks: %q is not a hook tier: use auto, precise, kprobe or portable", s)
 }
 
 // recordFlags are the flags of a recording, which the trace and serve share.

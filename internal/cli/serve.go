@@ -89,11 +89,8 @@ func parseServe(args []string, stdout, stderr io.Writer) (Config, int, bool) {
 	if err := rf.apply(&cfg); err != nil {
 		return fail(err)
 	}
-	switch *hooks {
-	case tracer.HooksAuto, tracer.HooksPrecise, tracer.HooksKprobe, tracer.HooksPortable:
-		cfg.Hooks = *hooks
-	default:
-		return fail(usageErrorf("--hooks: %q is not a hook tier: use auto, precise, kprobe or portable", *hooks))
+	if cfg.Hooks, err = parseHooks(*hooks); err != nil {
+		return fail(err)
 	}
 	cfg.Serve.Listen, cfg.Serve.TopHolders, cfg.Serve.ScanInterval = *listen, *topN, *scan
 	cfg.BufferSize, cfg.Verbose = size, *verbose
