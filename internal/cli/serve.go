@@ -49,7 +49,7 @@ func parseServe(args []string, stdout, stderr io.Writer) (Config, int, bool) {
 	logFormat := fs.String("log-format", "none", "write events to standard output as `FORMAT`: none, text or json (JSON Lines, for log shippers): failures, or with -o every event")
 	topN := fs.Int("top-holders", 0, "export the ports held by the `N` biggest holders of each namespace (container, or process name), the rest as holder=\"other\"")
 	scan := fs.Duration("scan-interval", 15*time.Second, "read ranges, TIME_WAIT entries, destinations and holders of every namespace every `DURATION`")
-	buf := fs.String("buffer", "4M", "kernel ring buffer `SIZE`, a power of two (failures only, unless recording: then raise it, e.g. 32M)")
+	buf := fs.String("buffer", "4M", "kernel ring buffer `SIZE`, a power of two; 32M when -o records every event")
 	hooks := fs.String("hooks", "auto", "hook `TIER`: auto, precise, kprobe or portable (see porttrace --help)")
 	verbose := fs.BoolP("verbose", "v", false, "say on stderr which hooks are attached and why that tier was chosen")
 	help := fs.BoolP("help", "h", false, "show this help")
@@ -88,6 +88,9 @@ func parseServe(args []string, stdout, stderr io.Writer) (Config, int, bool) {
 	}
 	if err := rf.apply(&cfg); err != nil {
 		return fail(err)
+	}
+	if cfg.Output != "" && !fs.Changed("buffer") {
+		size = 32 << 20 // every event, as the trace's default
 	}
 	if cfg.Hooks, err = parseHooks(*hooks); err != nil {
 		return fail(err)
