@@ -42,8 +42,11 @@ struct {
 	__type(value, struct hold_hist);
 } ctr_holds SEC(".maps");
 
-/* Set by the loader for serve mode without recording: allocations and
- * releases are only counted, and only failures reach user space. */
+/* Set by the loader for serve mode: count_on keeps these counts (the trace
+ * does not read them, and does not pay for them); failures_only, without
+ * recording, leaves allocations and releases in the counts: only failures
+ * reach user space. */
+const volatile __u8 count_on = 0;
 const volatile __u8 failures_only = 0;
 
 static const struct hold_hist hold_zero;
@@ -89,6 +92,8 @@ static __always_inline void hold_observe(const struct sock_info *si, __u64 now)
 /* Count one event at time now; false when it is not to be queued. */
 static __always_inline bool count_event(__u8 kind, const struct sock_info *si, __s32 err, __u64 now)
 {
+	if (!count_on)
+		return kind == PT_KIND_FAIL || !failures_only;
 	if (kind == PT_KIND_RELEASE) {
 		hold_observe(si, now);
 		return !failures_only;

@@ -46,8 +46,9 @@ var HoldBounds = func() []time.Duration {
 	return b
 }()
 
-// Counters is what the programs have counted since the tracer opened, read
-// from their maps at once: it costs a few system calls per namespace.
+// Counters is what the programs have counted (with Options.Count) since the
+// tracer opened, read from their maps at once: a few system calls per
+// namespace.
 type Counters struct {
 	// Held is the sockets holding a port of their namespace's range, the
 	// ports held at start included once Existing has run. Empty under a

@@ -10,13 +10,13 @@ import (
 	"github.com/porttrace/porttrace/tracer"
 )
 
-// With FailuresOnly, allocations, releases and hold times are counted in
+// With Count and FailuresOnly, allocations, releases and hold times are counted in
 // the kernel and never queued; failures are both counted and queued.
 func TestCountersFailuresOnly(t *testing.T) {
 	ns := newNS(t)
 	full := nstest.New(t, 40123, 40123)
 	serve(t, full)
-	s := openTracer(t, tracer.Options{FailuresOnly: true}).start()
+	s := openTracer(t, tracer.Options{Count: true, FailuresOnly: true}).start()
 
 	p := ns.Start(t, "python3", nstest.Script(), "hold-n", "127.0.0.1", fmt.Sprint(holdPort), "3")
 	nstest.Next(t, p.Reports)

@@ -192,6 +192,7 @@ const (
 	porttraceProgPtSockRelease      = "pt_sock_release"
 	porttraceProgPtSockops          = "pt_sockops"
 	porttraceProgPtState            = "pt_state"
+	porttraceVarCountOn             = "count_on"
 	porttraceVarF_comms             = "f_comms"
 	porttraceVarF_family            = "f_family"
 	porttraceVarF_ncomms            = "f_ncomms"
@@ -305,6 +306,7 @@ type porttraceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type porttraceVariableSpecs struct {
+	CountOn            *ebpf.VariableSpec `ebpf:"count_on"`
 	F_comms            *ebpf.VariableSpec `ebpf:"f_comms"`
 	F_family           *ebpf.VariableSpec `ebpf:"f_family"`
 	F_ncomms           *ebpf.VariableSpec `ebpf:"f_ncomms"`
@@ -373,6 +375,7 @@ func (m *porttraceMaps) Close() error {
 //
 // It can be passed to loadPorttraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type porttraceVariables struct {
+	CountOn            *ebpf.Variable `ebpf:"count_on"`
 	F_comms            *ebpf.Variable `ebpf:"f_comms"`
 	F_family           *ebpf.Variable `ebpf:"f_family"`
 	F_ncomms           *ebpf.Variable `ebpf:"f_ncomms"`

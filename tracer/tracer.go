@@ -32,9 +32,12 @@ type Options struct {
 	// Hooks picks the hook tier: HooksAuto (""), HooksPrecise, HooksKprobe
 	// or HooksPortable.
 	Hooks string
-	// FailuresOnly has the programs count allocations and releases in the
-	// kernel (Counters) without sending them: Read returns failures only,
-	// the cheap way to monitor around the clock.
+	// Count has the programs count allocations, failures and hold times
+	// per namespace, for Counters.
+	Count bool
+	// FailuresOnly, with Count, leaves allocations and releases in the
+	// counts without sending them: Read returns failures only, the cheap
+	// way to monitor around the clock.
 	FailuresOnly bool
 }
 
@@ -187,7 +190,7 @@ func load(opts Options, tr tier, progs []string) (_ *Tracer, err error) {
 	}
 
 	if err := errors.Join(spec.Variables["tier_precise"].Set(tr.precise), spec.Variables["sk_in_hash"].Set(tr.skInHash),
-		spec.Variables["failures_only"].Set(opts.FailuresOnly)); err != nil {
+		spec.Variables["count_on"].Set(opts.Count), spec.Variables["failures_only"].Set(opts.Count && opts.FailuresOnly)); err != nil {
 		return nil, fmt.Errorf("set tier: %w", err)
 	}
 	if tr.skInHash {

@@ -136,7 +136,7 @@ func RunServe(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}()
 
 	// Without a recording, allocations and releases stay in the kernel.
-	rec, t, err := openRecorded(cfg, tracer.Options{BufferSize: cfg.BufferSize, Hooks: cfg.Hooks, FailuresOnly: cfg.Output == ""}, stderr)
+	rec, t, err := openRecorded(cfg, tracer.Options{BufferSize: cfg.BufferSize, Hooks: cfg.Hooks, Count: true, FailuresOnly: cfg.Output == ""}, stderr)
 	if err != nil {
 		return err
 	}
