@@ -95,3 +95,18 @@ func counters(t *testing.T, tr *tracer.Tracer) *tracer.Counters {
 	}
 	return c
 }
+
+// Without Count the programs keep no counts (the trace does not read
+// them), and allocations and releases are still sent.
+func TestNoCountersUnlessAsked(t *testing.T) {
+	ns := newNS(t)
+	s := openTracer(t, tracer.Options{FailuresOnly: true}).start()
+	r := py(t, ns, "tcp-connect", "4", "127.0.0.1", fmt.Sprint(holdPort), "10", "close")
+	port := uint16(r.Int("port"))
+	s.find("alloc", in(ns, tracer.KindAlloc, port))
+	s.find("release", in(ns, tracer.KindRelease, port))
+	c := counters(t, s.tr)
+	if len(c.Events) != 0 || len(c.Holds) != 0 {
+		t.Errorf("counted without Count: %d event counts, %d histograms", len(c.Events), len(c.Holds))
+	}
+}
