@@ -39,6 +39,11 @@ type Options struct {
 	// counts without sending them: Read returns failures only, the cheap
 	// way to monitor around the clock.
 	FailuresOnly bool
+	// Poll is how often Read looks for lost events and clock steps while
+	// nothing arrives; 0 means 100 ms. Each look wakes porttrace: a
+	// daemon that waits for rare failures (which wake it at once) can
+	// look less often.
+	Poll time.Duration
 }
 
 // ErrKernelTooOld is wrapped by errors from kernels that offer no tier of
@@ -67,6 +72,7 @@ type Tracer struct {
 	lostSeen  uint64
 	listed    bool // Existing ran: the kernel's counts include the ports held at start
 	lastCheck time.Time
+	poll      time.Duration
 	stopping  atomic.Bool
 	closed    atomic.Bool
 }
@@ -206,7 +212,10 @@ func load(opts Options, tr tier, progs []string) (_ *Tracer, err error) {
 		}
 	}
 
-	t := &Tracer{tier: tr.name, clock: newWallClock()}
+	t := &Tracer{tier: tr.name, clock: newWallClock(), poll: opts.Poll}
+	if t.poll <= 0 {
+		t.poll = 100 * time.Millisecond
+	}
 	defer func() {
 		if err != nil {
 			t.Close()
@@ -322,7 +331,7 @@ func (t *Tracer) ReadUntil(deadline time.Time) (Event, error) {
 		if t.closed.Load() {
 			return Event{}, ErrClosed
 		}
-		if time.Since(t.lastCheck) >= 100*time.Millisecond {
+		if time.Since(t.lastCheck) >= t.poll {
 			t.check()
 		}
 		if len(t.pending) > 0 {
@@ -331,7 +340,7 @@ func (t *Tracer) ReadUntil(deadline time.Time) (Event, error) {
 			return e, nil
 		}
 		stopping := t.stopping.Load()
-		wait := time.Now().Add(100 * time.Millisecond)
+		wait := time.Now().Add(t.poll)
 		if !deadline.IsZero() && deadline.Before(wait) {
 			wait = deadline
 		}

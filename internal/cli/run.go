@@ -119,7 +119,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			sum.Add(*e)
 		}
 	}
-	rerr := pump(t, track, emit, sink.flush)
+	rerr := pump(t, track, 200*time.Millisecond, emit, sink.flush)
 
 	stats.Duration = time.Since(began)
 	stop := tracer.Event{Kind: tracer.KindStop, Time: time.Now().UTC(), Stop: &stats}
@@ -164,10 +164,10 @@ func addStat(stats *tracer.StopInfo, e *tracer.Event) {
 }
 
 // pump reads events until the tracer stops, handing each to emit with the
-// frees and slow warnings it leads to; between events, every 200 ms, it
-// sends the frees that came due and runs flush.
-func pump(t *tracer.Tracer, track *pressure.Tracker, emit func(*tracer.Event), flush func()) error {
-	nextTick := time.Now().Add(200 * time.Millisecond)
+// frees and slow warnings it leads to; between events, every tick, it sends
+// the frees that came due and runs flush.
+func pump(t *tracer.Tracer, track *pressure.Tracker, tick time.Duration, emit func(*tracer.Event), flush func()) error {
+	nextTick := time.Now().Add(tick)
 	for {
 		e, err := t.ReadUntil(nextTick)
 		if errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(nextTick) {
@@ -175,7 +175,7 @@ func pump(t *tracer.Tracer, track *pressure.Tracker, emit func(*tracer.Event), f
 				emit(&f)
 			}
 			flush()
-			nextTick = time.Now().Add(200 * time.Millisecond)
+			nextTick = time.Now().Add(tick)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				continue
 			}

@@ -52,6 +52,8 @@ func parseServe(args []string, stdout, stderr io.Writer) (Config, int, bool) {
 	buf := fs.String("buffer", "4M", "kernel ring buffer `SIZE`, a power of two; 32M when -o records every event")
 	hooks := fs.String("hooks", "auto", "hook `TIER`: auto, precise, kprobe or portable (see porttrace --help)")
 	verbose := fs.BoolP("verbose", "v", false, "say on stderr which hooks are attached and why that tier was chosen")
+	prof := fs.String("cpuprofile", "", "write a Go CPU profile of porttrace itself to `FILE`")
+	fs.MarkHidden("cpuprofile")
 	help := fs.BoolP("help", "h", false, "show this help")
 	if err := fs.Parse(args); err != nil {
 		return fail(flagError(err))
@@ -96,7 +98,7 @@ func parseServe(args []string, stdout, stderr io.Writer) (Config, int, bool) {
 		return fail(err)
 	}
 	cfg.Serve.Listen, cfg.Serve.TopHolders, cfg.Serve.ScanInterval = *listen, *topN, *scan
-	cfg.BufferSize, cfg.Verbose = size, *verbose
+	cfg.BufferSize, cfg.Verbose, cfg.CPUProfile = size, *verbose, *prof
 	return cfg, 0, false
 }
 
@@ -135,8 +137,14 @@ func RunServe(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		srv.Shutdown(sctx)
 	}()
 
-	// Without a recording, allocations and releases stay in the kernel.
-	rec, t, err := openRecorded(cfg, tracer.Options{BufferSize: cfg.BufferSize, Hooks: cfg.Hooks, Count: true, FailuresOnly: cfg.Output == ""}, stderr)
+	// Without a recording, allocations and releases stay in the kernel, and
+	// failures wake porttrace at once: it need not look every 100 ms.
+	opts := tracer.Options{BufferSize: cfg.BufferSize, Hooks: cfg.Hooks, Count: true, FailuresOnly: cfg.Output == ""}
+	tick := 200 * time.Millisecond
+	if opts.FailuresOnly {
+		opts.Poll, tick = time.Second, time.Second
+	}
+	rec, t, err := openRecorded(cfg, opts, stderr)
 	if err != nil {
 		return err
 	}
@@ -190,7 +198,7 @@ func RunServe(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}()
 	track := pressure.New(t, 0)
 	defer track.Close()
-	rerr := pump(t, track, emit, sink.flush)
+	rerr := pump(t, track, tick, emit, sink.flush)
 	stats.Duration = time.Since(began)
 	sink.write(&tracer.Event{Kind: tracer.KindStop, Time: time.Now().UTC(), Stop: &stats})
 	sink.flush()
