@@ -502,8 +502,6 @@ static __always_inline void event_fill(struct pt_event *e, __u8 kind, const stru
 /* Emit an event that happened at ts (0: now). */
 static __always_inline void emit_at(__u8 kind, const struct sock_info *si, __u8 state, __s32 err, __u64 ts)
 {
-	if (!ts)
-		ts = bpf_ktime_get_ns();
 	if (!count_event(kind, si, err, ts))
 		return;
 	struct pt_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -511,7 +509,7 @@ static __always_inline void emit_at(__u8 kind, const struct sock_info *si, __u8 
 		count_lost();
 		return;
 	}
-	event_fill(e, kind, si, state, err, ts);
+	event_fill(e, kind, si, state, err, ts ? ts : bpf_ktime_get_ns());
 	/* A failure wakes the reader at once: its context (how full the range
 	 * is) is read from the namespace right after, while it still holds. */
 	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);

@@ -89,13 +89,13 @@ static __always_inline void hold_observe(const struct sock_info *si, __u64 now)
 	__sync_fetch_and_add(&h->sum_ns, held);
 }
 
-/* Count one event at time now; false when it is not to be queued. */
-static __always_inline bool count_event(__u8 kind, const struct sock_info *si, __s32 err, __u64 now)
+/* Count one event, at ts (0: now); false when it is not to be queued. */
+static __always_inline bool count_event(__u8 kind, const struct sock_info *si, __s32 err, __u64 ts)
 {
 	if (!count_on)
 		return kind == PT_KIND_FAIL || !failures_only;
 	if (kind == PT_KIND_RELEASE) {
-		hold_observe(si, now);
+		hold_observe(si, ts ? ts : bpf_ktime_get_ns());
 		return !failures_only;
 	}
 	struct ctr_key k = {.netns = si->netns, .proto = si->proto, .via = si->via,
