@@ -109,6 +109,8 @@ struct {
 	__type(value, __s64);
 } ns_held SEC(".maps");
 
+#include "counters.h"
+
 /* Filters, fixed at load time so the verifier prunes what is unused. */
 const volatile __u8 f_ports_on = 0;
 const volatile __u64 f_ports[1024] = {}; /* bitmap of 65536 ports */
@@ -500,6 +502,8 @@ static __always_inline void event_fill(struct pt_event *e, __u8 kind, const stru
 /* Emit an event that happened at ts (0: now). */
 static __always_inline void emit_at(__u8 kind, const struct sock_info *si, __u8 state, __s32 err, __u64 ts)
 {
+	if (!count_event(kind, si, err, ts))
+		return;
 	struct pt_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_lost();

@@ -13,6 +13,21 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type porttraceCtrKey struct {
+	_     structs.HostLayout
+	Netns uint32
+	Proto uint8
+	Via   uint8
+	Err   uint8
+	Pad   uint8
+}
+
+type porttraceHoldHist struct {
+	_     structs.HostLayout
+	Count [17]uint64
+	SumNs uint64
+}
+
 type porttraceKpCall struct {
 	_   structs.HostLayout
 	Sk  uint64
@@ -137,6 +152,8 @@ type porttraceSockInfo struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	porttraceMapCtrEvents           = "ctr_events"
+	porttraceMapCtrHolds            = "ctr_holds"
 	porttraceMapEvents              = "events"
 	porttraceMapKpCalls             = "kp_calls"
 	porttraceMapLostEvents          = "lost_events"
@@ -175,6 +192,7 @@ const (
 	porttraceProgPtSockRelease      = "pt_sock_release"
 	porttraceProgPtSockops          = "pt_sockops"
 	porttraceProgPtState            = "pt_state"
+	porttraceVarCountOn             = "count_on"
 	porttraceVarF_comms             = "f_comms"
 	porttraceVarF_family            = "f_family"
 	porttraceVarF_ncomms            = "f_ncomms"
@@ -183,6 +201,7 @@ const (
 	porttraceVarF_ports             = "f_ports"
 	porttraceVarF_portsOn           = "f_ports_on"
 	porttraceVarF_proto             = "f_proto"
+	porttraceVarFailuresOnly        = "failures_only"
 	porttraceVarSkInHash            = "sk_in_hash"
 	porttraceVarTierPrecise         = "tier_precise"
 	porttraceVarUnusedPtEvent       = "unused_pt_event"
@@ -272,6 +291,8 @@ type porttraceProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type porttraceMapSpecs struct {
+	CtrEvents  *ebpf.MapSpec `ebpf:"ctr_events"`
+	CtrHolds   *ebpf.MapSpec `ebpf:"ctr_holds"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	KpCalls    *ebpf.MapSpec `ebpf:"kp_calls"`
 	LostEvents *ebpf.MapSpec `ebpf:"lost_events"`
@@ -285,6 +306,7 @@ type porttraceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type porttraceVariableSpecs struct {
+	CountOn            *ebpf.VariableSpec `ebpf:"count_on"`
 	F_comms            *ebpf.VariableSpec `ebpf:"f_comms"`
 	F_family           *ebpf.VariableSpec `ebpf:"f_family"`
 	F_ncomms           *ebpf.VariableSpec `ebpf:"f_ncomms"`
@@ -293,6 +315,7 @@ type porttraceVariableSpecs struct {
 	F_ports            *ebpf.VariableSpec `ebpf:"f_ports"`
 	F_portsOn          *ebpf.VariableSpec `ebpf:"f_ports_on"`
 	F_proto            *ebpf.VariableSpec `ebpf:"f_proto"`
+	FailuresOnly       *ebpf.VariableSpec `ebpf:"failures_only"`
 	SkInHash           *ebpf.VariableSpec `ebpf:"sk_in_hash"`
 	TierPrecise        *ebpf.VariableSpec `ebpf:"tier_precise"`
 	UnusedPtEvent      *ebpf.VariableSpec `ebpf:"unused_pt_event"`
@@ -323,6 +346,8 @@ func (o *porttraceObjects) Close() error {
 //
 // It can be passed to loadPorttraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type porttraceMaps struct {
+	CtrEvents  *ebpf.Map `ebpf:"ctr_events"`
+	CtrHolds   *ebpf.Map `ebpf:"ctr_holds"`
 	Events     *ebpf.Map `ebpf:"events"`
 	KpCalls    *ebpf.Map `ebpf:"kp_calls"`
 	LostEvents *ebpf.Map `ebpf:"lost_events"`
@@ -334,6 +359,8 @@ type porttraceMaps struct {
 
 func (m *porttraceMaps) Close() error {
 	return _PorttraceClose(
+		m.CtrEvents,
+		m.CtrHolds,
 		m.Events,
 		m.KpCalls,
 		m.LostEvents,
@@ -348,6 +375,7 @@ func (m *porttraceMaps) Close() error {
 //
 // It can be passed to loadPorttraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type porttraceVariables struct {
+	CountOn            *ebpf.Variable `ebpf:"count_on"`
 	F_comms            *ebpf.Variable `ebpf:"f_comms"`
 	F_family           *ebpf.Variable `ebpf:"f_family"`
 	F_ncomms           *ebpf.Variable `ebpf:"f_ncomms"`
@@ -356,6 +384,7 @@ type porttraceVariables struct {
 	F_ports            *ebpf.Variable `ebpf:"f_ports"`
 	F_portsOn          *ebpf.Variable `ebpf:"f_ports_on"`
 	F_proto            *ebpf.Variable `ebpf:"f_proto"`
+	FailuresOnly       *ebpf.Variable `ebpf:"failures_only"`
 	SkInHash           *ebpf.Variable `ebpf:"sk_in_hash"`
 	TierPrecise        *ebpf.Variable `ebpf:"tier_precise"`
 	UnusedPtEvent      *ebpf.Variable `ebpf:"unused_pt_event"`

@@ -33,6 +33,18 @@ type Options struct {
 	// Hooks picks the hook tier: HooksAuto (""), HooksPrecise, HooksKprobe
 	// or HooksPortable.
 	Hooks string
+	// Count has the programs count allocations, failures and hold times
+	// per namespace, for Counters.
+	Count bool
+	// FailuresOnly, with Count, leaves allocations and releases in the
+	// counts without sending them: Read returns failures only, the cheap
+	// way to monitor around the clock.
+	FailuresOnly bool
+	// Poll is how often Read looks for lost events and clock steps while
+	// nothing arrives; 0 means 100 ms. Each look wakes porttrace: a
+	// daemon that waits for rare failures (which wake it at once) can
+	// look less often.
+	Poll time.Duration
 }
 
 // ErrKernelTooOld is wrapped by errors from kernels that offer no tier of
@@ -62,6 +74,7 @@ type Tracer struct {
 	lostSeen  uint64
 	listed    bool // Existing ran: the kernel's counts include the ports held at start
 	lastCheck time.Time
+	poll      time.Duration
 	stopping  atomic.Bool
 	closed    atomic.Bool
 	// collMu guards coll against Close, which may run on another goroutine
@@ -187,7 +200,8 @@ func load(opts Options, tr tier, progs []string) (_ *Tracer, err error) {
 		return nil, fmt.Errorf("set wakeup threshold: %w", err)
 	}
 
-	if err := errors.Join(spec.Variables["tier_precise"].Set(tr.precise), spec.Variables["sk_in_hash"].Set(tr.skInHash)); err != nil {
+	if err := errors.Join(spec.Variables["tier_precise"].Set(tr.precise), spec.Variables["sk_in_hash"].Set(tr.skInHash),
+		spec.Variables["count_on"].Set(opts.Count), spec.Variables["failures_only"].Set(opts.Count && opts.FailuresOnly)); err != nil {
 		return nil, fmt.Errorf("set tier: %w", err)
 	}
 	if tr.skInHash {
@@ -203,7 +217,10 @@ func load(opts Options, tr tier, progs []string) (_ *Tracer, err error) {
 		}
 	}
 
-	t := &Tracer{tier: tr.name, clock: newWallClock()}
+	t := &Tracer{tier: tr.name, clock: newWallClock(), poll: opts.Poll}
+	if t.poll <= 0 {
+		t.poll = 100 * time.Millisecond
+	}
 	defer func() {
 		if err != nil {
 			t.Close()
@@ -323,7 +340,7 @@ func (t *Tracer) ReadUntil(deadline time.Time) (Event, error) {
 		if t.closed.Load() {
 			return Event{}, ErrClosed
 		}
-		if time.Since(t.lastCheck) >= 100*time.Millisecond {
+		if time.Since(t.lastCheck) >= t.poll {
 			t.check()
 		}
 		if len(t.pending) > 0 {
@@ -332,7 +349,7 @@ func (t *Tracer) ReadUntil(deadline time.Time) (Event, error) {
 			return e, nil
 		}
 		stopping := t.stopping.Load()
-		wait := time.Now().Add(100 * time.Millisecond)
+		wait := time.Now().Add(t.poll)
 		if !deadline.IsZero() && deadline.Before(wait) {
 			wait = deadline
 		}

@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 
 // tracing is porttrace run with args, in the hook tier the tests ask for.
 func tracing(args ...string) *exec.Cmd {
-	if len(args) == 0 || !map[string]bool{"report": true, "top": true, "doctor": true}[args[0]] {
+	if len(args) == 0 || !map[string]bool{"report": true, "top": true, "serve": true, "doctor": true}[args[0]] {
 		args = append([]string{"--hooks", nstest.Hooks()}, args...)
 	}
 	return exec.Command(binary, args...)

@@ -22,7 +22,7 @@ type Command struct {
 
 // Subcommands are the words Parse dispatches on, in the order --help lists
 // them.
-var Subcommands = []string{"report", "top", "doctor"}
+var Subcommands = []string{"report", "top", "doctor", "serve"}
 
 // choices are the only values these flags take (the parsers refuse others;
 // a test holds the two together): the completions offer them.
@@ -34,6 +34,7 @@ var choices = map[string]map[string][]string{
 		"hooks":  {tracer.HooksAuto, tracer.HooksPrecise, tracer.HooksKprobe, tracer.HooksPortable},
 	},
 	"report": {"format": {"text", "json", "html"}, "proto": {"tcp", "udp"}},
+	"serve":  {"log-format": {"none", "text", "json"}, "hooks": {tracer.HooksAuto, tracer.HooksPrecise, tracer.HooksKprobe, tracer.HooksPortable}},
 	"doctor": {"color": {"auto", "always", "never"}},
 }
 

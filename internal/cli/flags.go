@@ -21,6 +21,7 @@ type Config struct {
 	Command    string // "" (trace), "report" or "top"
 	Report     ReportConfig
 	Top        TopConfig
+	Serve      ServeConfig
 	Filter     tracer.Filter
 	Format     string // text or json
 	Output     string // JSON Lines file, "" for none
@@ -55,6 +56,7 @@ const usageHead = `Usage: porttrace [flags]
        porttrace report [flags] FILE...   (see porttrace report --help)
        porttrace top [flags]              (see porttrace top --help)
        porttrace doctor                   (what this host offers porttrace)
+       porttrace serve [flags]            (Prometheus metrics; see porttrace serve --help)
 
 Shows, as it happens, which process gets which local (ephemeral) port, how
 (connect, sendto/sendmsg, bind), and how long it holds it, in every network
@@ -90,6 +92,9 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	if len(args) > 0 && args[0] == "top" {
 		return parseTop(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "serve" {
+		return parseServe(args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "doctor" {
 		return parseDoctor(args[1:], stdout, stderr)
 	}
@@ -101,11 +106,7 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	v4 := fs.BoolP("ipv4", "4", false, "only IPv4 sockets")
 	v6 := fs.BoolP("ipv6", "6", false, "only IPv6 sockets (v4-mapped addresses included)")
 	format := fs.String("format", "text", "output `FORMAT`: text (aligned columns) or json (JSON Lines)")
-	out := fs.StringP("output", "o", "", "also record the JSON Lines stream to `FILE` (mode 0600; never overwritten without --force)")
-	force := fs.Bool("force", false, "let --output replace an existing file")
-	rotSize := fs.String("rotate-size", "", "start a new --output file when it reaches `SIZE` (e.g. 100M); the full one is kept as FILE.<UTC time>")
-	rotKeep := fs.Int("rotate-keep", 0, "keep at most `N` rotated files, deleting the oldest (default: keep all)")
-	rotZip := fs.Bool("rotate-compress", false, "gzip rotated files (FILE.<UTC time>.gz, readable by zcat and porttrace report)")
+	rf := addRecordFlags(fs, "also record the JSON Lines stream to `FILE` (mode 0600; never overwritten without --force)")
 	dur := fs.DurationP("duration", "d", 0, "stop after `DURATION` (e.g. 30s, 10m); default: until Ctrl-C or SIGTERM")
 	col := fs.String("color", "auto", "colour the text output: `WHEN` is auto (on a terminal, unless NO_COLOR is set), always or never")
 	buf := fs.String("buffer", "32M", "kernel ring buffer `SIZE`: a power of two, e.g. 4M, 64M; raise it if events are lost")
@@ -181,29 +182,10 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	if err != nil {
 		return fail(usageErrorf("--buffer: %v", err))
 	}
-	if *force && *out == "" {
-		return fail(usageErrorf("--force only applies to --output: add -o FILE, or drop --force"))
+	if err := rf.apply(&cfg); err != nil {
+		return fail(err)
 	}
-	if (*rotSize != "" || *rotKeep != 0 || *rotZip) && *out == "" {
-		return fail(usageErrorf("--rotate-size, --rotate-keep and --rotate-compress apply to --output: add -o FILE"))
-	}
-	if *rotSize != "" {
-		n, err := parseBytes(*rotSize)
-		if err != nil || n < 4096 {
-			return fail(usageErrorf("--rotate-size: %q is not a size of at least 4K: write it as 100M or 1G", *rotSize))
-		}
-		cfg.RotateSize = n
-	} else if *rotKeep != 0 || *rotZip {
-		return fail(usageErrorf("--rotate-keep and --rotate-compress need --rotate-size"))
-	}
-	if *rotKeep < 0 {
-		return fail(usageErrorf("--rotate-keep: %d is negative: give how many rotated files to keep", *rotKeep))
-	}
-	cfg.RotateKeep = *rotKeep
-	cfg.Compress = *rotZip
 	cfg.BufferSize = size
-	cfg.Output = *out
-	cfg.Force = *force
 	cfg.Duration = *dur
 	cfg.NoExisting = *noEx
 	if *slow < 0 {
@@ -212,15 +194,64 @@ func Parse(args []string, stdout, stderr io.Writer) (cfg Config, code int, done 
 	cfg.Slow = *slow
 	cfg.Summary = *summary
 	cfg.SkipHooks = *skip
-	switch *hooks {
-	case tracer.HooksAuto, tracer.HooksPrecise, tracer.HooksKprobe, tracer.HooksPortable:
-		cfg.Hooks = *hooks
-	default:
-		return fail(usageErrorf("--hooks: %q is not a hook tier: use auto, precise, kprobe or portable", *hooks))
+	if cfg.Hooks, err = parseHooks(*hooks); err != nil {
+		return fail(err)
 	}
 	cfg.Verbose = *verbose
 	cfg.CPUProfile = *prof
 	return cfg, 0, false
+}
+
+func parseHooks(s string) (string, error) {
+	switch s {
+	case tracer.HooksAuto, tracer.HooksPrecise, tracer.HooksKprobe, tracer.HooksPortable:
+		return s, nil
+	}
+	return "", usageErrorf("--hooks: %q is not a hook tier: use auto, precise, kprobe or portable", s)
+}
+
+// recordFlags are the flags of a recording, which the trace and serve share.
+type recordFlags struct {
+	out, rotSize  *string
+	force, rotZip *bool
+	rotKeep       *int
+}
+
+func addRecordFlags(fs *pflag.FlagSet, outUsage string) *recordFlags {
+	return &recordFlags{
+		out:     fs.StringP("output", "o", "", outUsage),
+		force:   fs.Bool("force", false, "let --output replace an existing file"),
+		rotSize: fs.String("rotate-size", "", "start a new --output file when it reaches `SIZE` (e.g. 100M); the full one is kept as FILE.<UTC time>"),
+		rotKeep: fs.Int("rotate-keep", 0, "keep at most `N` rotated files, deleting the oldest (default: keep all)"),
+		rotZip:  fs.Bool("rotate-compress", false, "gzip rotated files (FILE.<UTC time>.gz, readable by zcat and porttrace report)"),
+	}
+}
+
+// apply checks the recording flags and sets them in cfg.
+func (r *recordFlags) apply(cfg *Config) error {
+	if *r.force && *r.out == "" {
+		return usageErrorf("--force only applies to --output: add -o FILE, or drop --force")
+	}
+	if (*r.rotSize != "" || *r.rotKeep != 0 || *r.rotZip) && *r.out == "" {
+		return usageErrorf("--rotate-size, --rotate-keep and --rotate-compress apply to --output: add -o FILE")
+	}
+	if *r.rotSize != "" {
+		n, err := parseBytes(*r.rotSize)
+		if err != nil || n < 4096 {
+			return usageErrorf("--rotate-size: %q is not a size of at least 4K: write it as 100M or 1G", *r.rotSize)
+		}
+		cfg.RotateSize = n
+	} else if *r.rotKeep != 0 || *r.rotZip {
+		return usageErrorf("--rotate-keep and --rotate-compress need --rotate-size")
+	}
+	if *r.rotKeep < 0 {
+		return usageErrorf("--rotate-keep: %d is negative: give how many rotated files to keep", *r.rotKeep)
+	}
+	cfg.RotateKeep = *r.rotKeep
+	cfg.Compress = *r.rotZip
+	cfg.Output = *r.out
+	cfg.Force = *r.force
+	return nil
 }
 
 // flagError rewrites pflag's messages into sentences that name the flag.

@@ -42,21 +42,17 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return RunReport(ctx, cfg.Report, stdout, stderr)
 	case "top":
 		return RunTop(ctx, cfg.Top, stdout, stderr)
+	case "serve":
+		return RunServe(ctx, cfg, stdout, stderr)
 	case "doctor":
 		return RunDoctor(cfg, stdout)
 	}
 	setColor(cfg.Color, stdout)
 
-	var rec *record.Writer
-	if cfg.Output != "" {
-		var err error
-		opts := record.Options{Force: cfg.Force, RotateSize: cfg.RotateSize, RotateKeep: cfg.RotateKeep, Compress: cfg.Compress,
-			OnError: func(err error) { fmt.Fprintf(stderr, "porttrace: %s\n", output.Printable(err.Error())) }}
-		if rec, err = record.Create(cfg.Output, opts); err != nil {
-			return err
-		}
+	rec, t, err := openRecorded(cfg, tracer.Options{Filter: cfg.Filter, BufferSize: cfg.BufferSize, SkipHooks: cfg.SkipHooks, Hooks: cfg.Hooks}, stderr)
+	if err != nil {
+		return err
 	}
-
 	// Until tracing has started, nothing is recorded: an error leaves no
 	// empty file behind, and the file --force was to replace as it was.
 	// After, an error still closes the recording, keeping what it holds.
@@ -70,10 +66,6 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			rec.Close()
 		}
 	}()
-	t, err := tracer.Open(tracer.Options{Filter: cfg.Filter, BufferSize: cfg.BufferSize, SkipHooks: cfg.SkipHooks, Hooks: cfg.Hooks})
-	if err != nil {
-		return err
-	}
 	defer t.Close()
 	pods, err := workload.Open(ctx, cfg.CRISocket)
 	if err != nil {
@@ -131,22 +123,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 
 	var stats tracer.StopInfo
-	count := func(e *tracer.Event) {
-		if e.Kind == tracer.KindFree || e.Kind == tracer.KindSlow || e.Kind == tracer.KindClock {
-			return // derived in user space: not counted with what the kernel saw
-		}
-		stats.Events++
-		switch e.Kind {
-		case tracer.KindAlloc:
-			stats.Allocs++
-		case tracer.KindRelease:
-			stats.Releases++
-		case tracer.KindFail:
-			stats.Fails++
-		case tracer.KindLost:
-			stats.Lost += e.Count
-		}
-	}
+	count := func(e *tracer.Event) { addStat(&stats, e) }
 
 	if !cfg.NoExisting {
 		existing, err := t.Existing()
@@ -192,33 +169,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			sum.Add(*e)
 		}
 	}
-	var rerr error
-	nextTick := time.Now().Add(200 * time.Millisecond)
-	for {
-		e, err := t.ReadUntil(nextTick)
-		if errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(nextTick) {
-			for _, f := range track.Due(time.Now()) {
-				emit(&f)
-			}
-			sink.flush()
-			nextTick = time.Now().Add(200 * time.Millisecond)
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				continue
-			}
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, tracer.ErrClosed) {
-			break
-		}
-		if err != nil {
-			rerr = err
-			break
-		}
-		extra := track.Observe(&e)
-		emit(&e)
-		for i := range extra {
-			emit(&extra[i])
-		}
-	}
+	rerr := pump(t, track, 200*time.Millisecond, emit, sink.flush)
 
 	stats.Duration = time.Since(began)
 	stop := tracer.Event{Kind: tracer.KindStop, Time: time.Now().UTC(), Stop: &stats}
@@ -245,6 +196,80 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		outErr = nil // the terminal is gone with the session: nothing to print to, no error
 	}
 	return errors.Join(rerr, recErr, outErr)
+}
+
+// addStat counts an event in the stop event's totals.
+func addStat(stats *tracer.StopInfo, e *tracer.Event) {
+	if e.Kind == tracer.KindFree || e.Kind == tracer.KindSlow || e.Kind == tracer.KindClock {
+		return // derived in user space: not counted with what the kernel saw
+	}
+	stats.Events++
+	switch e.Kind {
+	case tracer.KindAlloc:
+		stats.Allocs++
+	case tracer.KindRelease:
+		stats.Releases++
+	case tracer.KindFail:
+		stats.Fails++
+	case tracer.KindLost:
+		stats.Lost += e.Count
+	}
+}
+
+// pump reads events until the tracer stops, handing each to emit with the
+// frees and slow warnings it leads to; between events, every tick, it sends
+// the frees that came due and runs flush.
+func pump(t *tracer.Tracer, track *pressure.Tracker, tick time.Duration, emit func(*tracer.Event), flush func()) error {
+	nextTick := time.Now().Add(tick)
+	for {
+		e, err := t.ReadUntil(nextTick)
+		if errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(nextTick) {
+			for _, f := range track.Due(time.Now()) {
+				emit(&f)
+			}
+			flush()
+			nextTick = time.Now().Add(tick)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, tracer.ErrClosed) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		extra := track.Observe(&e)
+		emit(&e)
+		for i := range extra {
+			emit(&extra[i])
+		}
+	}
+}
+
+// openRecorded creates the recording cfg asks for, if any, then opens the
+// tracer: a bad path fails before any hook is attached. If the tracer does
+// not open, the recording is abandoned: nothing is left behind, and a file
+// --force was to replace stays as it was. Once tracing has started, the
+// caller commits the recording.
+func openRecorded(cfg Config, opts tracer.Options, stderr io.Writer) (*record.Writer, *tracer.Tracer, error) {
+	var rec *record.Writer
+	if cfg.Output != "" {
+		var err error
+		ropts := record.Options{Force: cfg.Force, RotateSize: cfg.RotateSize, RotateKeep: cfg.RotateKeep, Compress: cfg.Compress,
+			OnError: func(err error) { fmt.Fprintf(stderr, "porttrace: %s\n", output.Printable(err.Error())) }}
+		if rec, err = record.Create(cfg.Output, ropts); err != nil {
+			return nil, nil, err
+		}
+	}
+	t, err := tracer.Open(opts)
+	if err != nil {
+		if rec != nil {
+			rec.Abort()
+		}
+		return nil, nil, err
+	}
+	return rec, t, nil
 }
 
 func setColor(mode string, stdout io.Writer) {
@@ -274,8 +299,8 @@ func plural(n int) string {
 	return "s"
 }
 
-// sink writes every event to stdout in the chosen format and, if recording,
-// to the file. stdout is flushed at once on a terminal; otherwise the trace
+// sink writes every event to stdout in the chosen format ("text", "json",
+// or "" for none) and, if recording, to the file. stdout is flushed at once on a terminal; otherwise the trace
 // loop flushes it at every tick (200 ms).
 type sink struct {
 	format     string
@@ -311,7 +336,7 @@ func (s *sink) write(e *tracer.Event) {
 	if s.format == "json" {
 		s.buf = output.AppendJSON(s.buf[:0], e)
 		s.w.Write(s.buf)
-	} else if e.Kind != tracer.KindStart && e.Kind != tracer.KindStop {
+	} else if s.format == "text" && e.Kind != tracer.KindStart && e.Kind != tracer.KindStop {
 		s.w.WriteString(s.text.Line(e))
 		s.w.WriteByte('\n')
 	}

@@ -58,7 +58,7 @@ func TestBashCompletion(t *testing.T) {
 		{[]string{"porttrace", "doctor", "--color", "n"}, "never"},
 		{[]string{"porttrace", "--rot"}, "--rotate-size --rotate-keep --rotate-compress"},
 		{[]string{"porttrace", "re"}, "report"},
-		{[]string{"porttrace", ""}, "report top doctor"},
+		{[]string{"porttrace", ""}, "report top doctor serve"},
 		{[]string{"porttrace", "-p", "80", ""}, ""}, // the trace takes no arguments
 		{[]string{"porttrace", "--port", ""}, ""},   // no list of ports to offer
 		{[]string{"porttrace", "top", "--"}, "--interval --duration --cri-socket --help"},

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Counters for `porttrace serve`: allocations, failures and hold times per
+ * namespace, kept in maps the daemon reads when it is scraped, so an
+ * always-on monitor need not take every allocation through the ring buffer.
+ * Included by common.h after struct sock_info and struct ns_key; emit_at()
+ * calls count_event() for every event before it is queued.
+ */
+#ifndef PORTTRACE_COUNTERS_H
+#define PORTTRACE_COUNTERS_H
+
+/* Allocations (err 0) and failures (err: the errno) per namespace,
+ * protocol and way the port was asked for. */
+struct ctr_key {
+	__u32 netns;
+	__u8 proto;
+	__u8 via;
+	__u8 err;
+	__u8 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ctr_key);
+	__type(value, __u64);
+} ctr_events SEC(".maps");
+
+/* Hold times per namespace and protocol. Bucket i counts holds of at most
+ * 4^(i+5) ns (1.02 µs, 4.1 µs, ... 1100 s); the last, longer ones. */
+#define HOLD_BUCKETS 17
+
+struct hold_hist {
+	__u64 count[HOLD_BUCKETS];
+	__u64 sum_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct ns_key);
+	__type(value, struct hold_hist);
+} ctr_holds SEC(".maps");
+
+/* Set by the loader for serve mode: count_on keeps these counts (the trace
+ * does not read them, and does not pay for them); failures_only, without
+ * recording, leaves allocations and releases in the counts: only failures
+ * reach user space. */
+const volatile __u8 count_on = 0;
+const volatile __u8 failures_only = 0;
+
+static const struct hold_hist hold_zero;
+
+/* The smallest k with v <= 2^k. */
+static __always_inline __u32 log2_ceil(__u64 v)
+{
+	if (v <= 1)
+		return 0;
+	v--;
+	__u32 r = 1;
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1)
+		r += 1;
+	return r;
+}
+
+static __always_inline void hold_observe(const struct sock_info *si, __u64 now)
+{
+	if (si->via == PT_VIA_EXISTING || now < si->alloc_ns)
+		return; /* held since before the start: its length is unknown */
+	__u64 held = now - si->alloc_ns;
+	__u32 k = log2_ceil(held);
+	__u32 i = k <= 10 ? 0 : (k - 9) / 2;
+	if (i > HOLD_BUCKETS - 1)
+		i = HOLD_BUCKETS - 1;
+	struct ns_key nk = {.netns = si->netns, .proto = si->proto};
+	struct hold_hist *h = bpf_map_lookup_elem(&ctr_holds, &nk);
+	if (!h) {
+		bpf_map_update_elem(&ctr_holds, &nk, &hold_zero, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&ctr_holds, &nk);
+		if (!h)
+			return;
+	}
+	__sync_fetch_and_add(&h->count[i], 1);
+	__sync_fetch_and_add(&h->sum_ns, held);
+}
+
+/* Count one event, at ts (0: now); false when it is not to be queued. */
+static __always_inline bool count_event(__u8 kind, const struct sock_info *si, __s32 err, __u64 ts)
+{
+	if (!count_on)
+		return kind == PT_KIND_FAIL || !failures_only;
+	if (kind == PT_KIND_RELEASE) {
+		hold_observe(si, ts ? ts : bpf_ktime_get_ns());
+		return !failures_only;
+	}
+	struct ctr_key k = {.netns = si->netns, .proto = si->proto, .via = si->via,
+			    .err = kind == PT_KIND_FAIL ? (__u8)err : 0};
+	__u64 *v = bpf_map_lookup_elem(&ctr_events, &k);
+	if (v) {
+		__sync_fetch_and_add(v, 1);
+	} else {
+		__u64 one = 1;
+		if (bpf_map_update_elem(&ctr_events, &k, &one, BPF_NOEXIST)) {
+			v = bpf_map_lookup_elem(&ctr_events, &k);
+			if (v)
+				__sync_fetch_and_add(v, 1);
+		}
+	}
+	return kind == PT_KIND_FAIL || !failures_only;
+}
+
+#endif

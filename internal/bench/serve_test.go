@@ -1,0 +1,283 @@
+package bench
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/porttrace/porttrace/internal/nstest"
+)
+
+var (
+	serveOps    = flag.Int("serve-ops", 30000, "TCP connect+close per round in BenchmarkServeCost")
+	serveRounds = flag.Int("serve-rounds", 5, "rounds of BenchmarkServeCost; each runs both modes once")
+)
+
+// daemon is a porttrace process whose cost is read from outside: its own CPU
+// time (/proc/PID/stat) and the run time of its BPF programs (each
+// program's fdinfo, with kernel.bpf_stats_enabled=1).
+type daemon struct {
+	cmd    *exec.Cmd
+	stderr bytes.Buffer
+	addr   string // serve's --listen
+}
+
+// cpuNs is the CPU time of the process's threads, in nanoseconds
+// (schedstat: /proc/PID/stat counts in 10 ms ticks, too coarse here). A
+// thread that ends between two reads takes its time with it: the loops
+// make porttrace start none.
+func (d *daemon) cpuNs() int64 {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", d.cmd.Process.Pid))
+	var sum int64
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += n
+		}
+	}
+	return sum
+}
+
+// bpfNs sums run_time_ns over the BPF programs the process holds.
+func (d *daemon) bpfNs() int64 {
+	dir := fmt.Sprintf("/proc/%d/fdinfo", d.cmd.Process.Pid)
+	ents, _ := os.ReadDir(dir)
+	var sum int64
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		if !bytes.Contains(b, []byte("prog_tag:")) {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "run_time_ns:"); ok {
+				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				sum += n
+			}
+		}
+	}
+	return sum
+}
+
+func (d *daemon) rssMiB() float64 {
+	rss, _ := rssKiB(d.cmd.Process.Pid)
+	return float64(rss) / 1024
+}
+
+func (d *daemon) stop(b testing.TB) {
+	b.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			b.Fatalf("porttrace stopped with %v: %s", err, d.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		d.cmd.Process.Kill()
+		b.Fatal("porttrace did not stop within 30s of SIGTERM")
+	}
+}
+
+func freeAddr(b testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServe runs porttrace serve and waits until it is ready.
+func startServe(b testing.TB, args ...string) *daemon {
+	b.Helper()
+	bin, _ := filepath.Abs(*binary)
+	d := &daemon{addr: freeAddr(b)}
+	d.cmd = exec.Command(bin, append([]string{"serve", "--listen", d.addr}, args...)...)
+	d.cmd.Stderr = &d.stderr
+	if err := d.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		if r, err := http.Get("http://" + d.addr + "/readyz"); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				return d
+			}
+		}
+		if time.Now().After(deadline) {
+			d.cmd.Process.Kill()
+			b.Fatalf("porttrace serve not ready in 60s: %s", d.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// bpfStats turns kernel.bpf_stats_enabled on until the benchmark ends.
+func bpfStats(b testing.TB) {
+	const p = "/proc/sys/kernel/bpf_stats_enabled"
+	old, err := os.ReadFile(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("1"), 0); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.WriteFile(p, old, 0) })
+}
+
+// measureLoop runs n TCP connect+close in ns under d and returns what d
+// spent per operation: BPF run time and its own CPU time, read before the
+// loop and once d has caught up after it.
+func measureLoop(b testing.TB, ns *nstest.Netns, d *daemon, n int) (bpf, cpu float64) {
+	b.Helper()
+	b0, c0 := d.bpfNs(), d.cpuNs()
+	var err error
+	ns.Do(b, func(int) {
+		op, teardown, serr := loops[0].setup()
+		if serr != nil {
+			err = serr
+			return
+		}
+		defer teardown()
+		for i := 0; i < n && err == nil; i++ {
+			err = op()
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(time.Second) // the reader drains the ring buffer
+	return float64(d.bpfNs()-b0) / float64(n), float64(d.cpuNs()-c0) / float64(n)
+}
+
+// BenchmarkServeCost runs the TCP connect+close loop under porttrace
+// tracing everything and under porttrace serve, interleaved in the same
+// run, and reports the CPU each spends per connect+close: the BPF
+// programs' run time plus the daemon's own CPU time.
+func BenchmarkServeCost(b *testing.B) {
+	if b.N > 1 {
+		b.Skip("run with -benchtime 1x")
+	}
+	ns := benchNS(b)
+	bpfStats(b)
+	bpf := map[string][]float64{}
+	cpu := map[string][]float64{}
+	var idle float64
+	for r := 0; r < *serveRounds; r++ {
+		tr := startTracer(b, *binary, ns, []string{})
+		x, y := measureLoop(b, ns, &daemon{cmd: tr.cmd}, *serveOps)
+		tr.finish(b)
+		bpf["trace"], cpu["trace"] = append(bpf["trace"], x), append(cpu["trace"], y)
+
+		d := startServe(b)
+		time.Sleep(2 * time.Second) // settled: its first scan is done
+		idle = max(idle, d.rssMiB())
+		x, y = measureLoop(b, ns, d, *serveOps)
+		d.stop(b)
+		bpf["serve"], cpu["serve"] = append(bpf["serve"], x), append(cpu["serve"], y)
+	}
+	total := func(m string) float64 { return median(bpf[m]) + median(cpu[m]) }
+	b.ReportMetric(total("trace"), "trace-ns/op")
+	b.ReportMetric(total("serve"), "serve-ns/op")
+	b.ReportMetric(total("serve")/total("trace"), "serve/trace")
+	b.ReportMetric(idle, "idle-rss-MiB")
+	resultsMu.Lock()
+	reportLines = append(reportLines,
+		fmt.Sprintf("tcp connect+close, CPU per operation, medians of %d rounds of %d (BPF run time + the daemon's CPU time):", *serveRounds, *serveOps),
+		fmt.Sprintf("  porttrace (every event, JSON to a file)  %6.0f ns  (BPF %5.0f + daemon %5.0f)", total("trace"), median(bpf["trace"]), median(cpu["trace"])),
+		fmt.Sprintf("  porttrace serve                          %6.0f ns  (BPF %5.0f + daemon %5.0f)  = %.3f of tracing everything (target: 1/3 or less)",
+			total("serve"), median(bpf["serve"]), median(cpu["serve"]), total("serve")/total("trace")),
+		fmt.Sprintf("porttrace serve idle RSS: %.1f MiB (target: under 40 MiB)", idle))
+	resultsMu.Unlock()
+}
+
+// BenchmarkServeScrape1000 makes 1,000 namespaces, each with a port taken
+// and given back (so each has counters and a hold histogram), and times
+// scrapes of porttrace serve's /metrics.
+func BenchmarkServeScrape1000(b *testing.B) {
+	if b.N > 1 {
+		b.Skip("run with -benchtime 1x")
+	}
+	nstest.RequireRoot(b)
+	const count = 1000
+	prefix := fmt.Sprintf("ptb-%d-", os.Getpid())
+	var add, del strings.Builder
+	for i := 0; i < count; i++ {
+		fmt.Fprintf(&add, "netns add %s%d\n", prefix, i)
+		fmt.Fprintf(&del, "netns del %s%d\n", prefix, i)
+	}
+	b.Cleanup(func() {
+		cmd := exec.Command("ip", "-force", "-batch", "-")
+		cmd.Stdin = strings.NewReader(del.String())
+		cmd.Run()
+	})
+	cmd := exec.Command("ip", "-batch", "-")
+	cmd.Stdin = strings.NewReader(add.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("ip netns add: %v %s", err, out)
+	}
+	d := startServe(b, "--scan-interval", "1h")
+	for i := 0; i < count; i++ {
+		ns := &nstest.Netns{Name: prefix + strconv.Itoa(i)}
+		var err error
+		ns.Do(b, func(int) {
+			fd, serr := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+			if err = serr; err == nil {
+				err = syscall.Bind(fd, &syscall.SockaddrInet4{})
+				syscall.Close(fd)
+			}
+		})
+		if err != nil {
+			b.Fatalf("bind(0) in %s: %v", ns.Name, err)
+		}
+	}
+	d.stop(b) // its first scan ran before the namespaces had ports: start again
+	d = startServe(b, "--scan-interval", "1h")
+	defer d.stop(b)
+	var took []float64
+	var body []byte
+	for i := 0; i < 9; i++ {
+		t0 := time.Now()
+		r, err := http.Get("http://" + d.addr + "/metrics")
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ = io.ReadAll(r.Body)
+		r.Body.Close()
+		took = append(took, float64(time.Since(t0).Microseconds())/1000)
+	}
+	var scan, series int
+	var scanSecs float64
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, "porttrace_port_range_ports{") {
+			scan++
+		}
+		if strings.HasPrefix(l, "porttrace_scan_duration_seconds ") {
+			scanSecs, _ = strconv.ParseFloat(strings.Fields(l)[1], 64)
+		}
+		if strings.HasPrefix(l, "porttrace_") {
+			series++
+		}
+	}
+	if scan < 2*count {
+		b.Fatalf("the scrape has %d range series, want at least %d (2 protocols × %d namespaces)", scan, 2*count, count)
+	}
+	b.ReportMetric(median(took), "scrape-ms")
+	resultsMu.Lock()
+	reportLines = append(reportLines, fmt.Sprintf("scrape of %d namespaces: median %.1f ms of 9 (%d porttrace_ series, %d KiB; target under 100 ms); a scan of them all took %.2f s; RSS %.1f MiB",
+		count, median(took), series, len(body)/1024, scanSecs, d.rssMiB()))
+	resultsMu.Unlock()
+}
