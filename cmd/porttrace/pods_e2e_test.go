@@ -3,6 +3,8 @@ package main_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,6 +96,34 @@ func TestPodsNamedThroughContainerdCRI(t *testing.T) {
 	for _, s := range []string{fmt.Sprintf("%d ", netns), "pod prod/shop-0 · holders:"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("top does not show %q:\n%s", s, out)
+		}
+	}
+
+	// serve's metrics: the namespace's series carry the pod's labels, and
+	// each container holds its ports.
+	addr, _, _, _ := startServe(t, "--cri-socket", ctrd.Socket, "--top-holders", "5")
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape serve: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	labels := fmt.Sprintf(`namespace="prod",netns="%d",pod="shop-0"`, netns)
+	for _, want := range []string{
+		`porttrace_holder_ports_in_use{holder="pod:prod/shop-0/web",` + labels + `} 3`,
+		`porttrace_holder_ports_in_use{holder="pod:prod/shop-0/sidecar",` + labels + `} 2`,
+		`porttrace_ports_in_use{` + labels + `,proto="tcp",state="socket"}`,
+		`porttrace_port_range_ports{` + labels + `,proto="tcp"}`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("serve's metrics have no %s", want)
+		}
+	}
+	if t.Failed() {
+		for _, l := range strings.Split(string(body), "\n") {
+			if strings.Contains(l, fmt.Sprint(netns)) {
+				t.Log(l)
+			}
 		}
 	}
 

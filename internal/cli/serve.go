@@ -15,8 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/porttrace/porttrace/internal/output"
 	"github.com/porttrace/porttrace/internal/pressure"
 	"github.com/porttrace/porttrace/internal/serve"
+	"github.com/porttrace/porttrace/internal/workload"
 	"github.com/porttrace/porttrace/tracer"
 )
 
@@ -51,6 +53,7 @@ func parseServe(args []string, stdout, stderr io.Writer) (Config, int, bool) {
 	scan := fs.Duration("scan-interval", 15*time.Second, "read ranges, TIME_WAIT entries, destinations and holders of every namespace every `DURATION`")
 	buf := fs.String("buffer", "4M", "kernel ring buffer `SIZE`, a power of two; 32M when -o records every event")
 	hooks := fs.String("hooks", "auto", "hook `TIER`: auto, precise, kprobe or portable (see porttrace --help)")
+	cri := criSocketFlag(fs)
 	verbose := fs.BoolP("verbose", "v", false, "say on stderr which hooks are attached and why that tier was chosen")
 	prof := fs.String("cpuprofile", "", "write a Go CPU profile of porttrace itself to `FILE`")
 	fs.MarkHidden("cpuprofile")
@@ -98,7 +101,7 @@ func parseServe(args []string, stdout, stderr io.Writer) (Config, int, bool) {
 		return fail(err)
 	}
 	cfg.Serve.Listen, cfg.Serve.TopHolders, cfg.Serve.ScanInterval = *listen, *topN, *scan
-	cfg.BufferSize, cfg.Verbose, cfg.CPUProfile = size, *verbose, *prof
+	cfg.BufferSize, cfg.Verbose, cfg.CPUProfile, cfg.CRISocket = size, *verbose, *prof, *cri
 	return cfg, 0, false
 }
 
@@ -161,6 +164,14 @@ func RunServe(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		}
 	}()
 	defer t.Close()
+	pods, err := workload.Open(ctx, cfg.CRISocket)
+	if err != nil {
+		return err
+	}
+	defer pods.Close()
+	if err := pods.Warning(); err != nil {
+		fmt.Fprintf(stderr, "porttrace: %s\n", output.Printable(podNotes(pods)[0]))
+	}
 	sink := newSink(sc.LogFormat, stdout, rec)
 	defer sink.flush()
 	nss, err := tracer.Namespaces()
@@ -179,6 +190,7 @@ func RunServe(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	started = true
 	var stats tracer.StopInfo
 	emit := func(e *tracer.Event) {
+		pods.Fill(e)
 		addStat(&stats, e)
 		sink.write(e)
 	}
@@ -192,12 +204,13 @@ func RunServe(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 
 	col := serve.NewCollector(t, Version(), t.Tier(), sc.TopHolders)
+	col.SetWorkloads(pods)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(col, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	scanCtx, stopScans := context.WithCancel(ctx)
 	defer stopScans()
-	scans := scanLoop(scanCtx, t, col, sc, stderr)
+	scans := scanLoop(scanCtx, t, col, pods, sc, stderr)
 	defer func() { <-scans }()
 	metrics.Store(&h)
 	ready.Store(true)
@@ -239,11 +252,11 @@ func RunServe(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 // the returned channel closes when it has stopped. Counts of namespaces
 // gone in two scans in a row, with no socket left, are dropped from the
 // kernel's maps.
-func scanLoop(ctx context.Context, t *tracer.Tracer, col *serve.Collector, sc ServeConfig, stderr io.Writer) <-chan struct{} {
+func scanLoop(ctx context.Context, t *tracer.Tracer, col *serve.Collector, pods serve.Workloads, sc ServeConfig, stderr io.Writer) <-chan struct{} {
 	var prev map[uint32]bool
 	once := func() {
 		began := time.Now()
-		nss, err := serve.Scan(t, sc.TopHolders > 0)
+		nss, err := serve.Scan(t, sc.TopHolders > 0, pods)
 		if err != nil {
 			fmt.Fprintf(stderr, "porttrace serve: %s; the next scan will try again\n", err)
 			return

@@ -13,11 +13,15 @@ import (
 // or a bare …/docker/<id>).
 var containerID = regexp.MustCompile(`(?:docker|libpod|cri-containerd|crio)[-/]([0-9a-f]{64})`)
 
-// holderName is who holds a socket, as a label: its container
-// ("container:" and the id's first 12 digits, as docker ps shows it), or
-// outside containers its process's name (never the pid: one series per
-// process would grow without bound).
-func holderName(comm, cgroup string) string {
+// holderName is who holds a socket, as a label: its pod's container
+// ("pod:" namespace/pod/container) when the runtime named it, else its
+// container ("container:" and the id's first 12 digits, as docker ps shows
+// it), or outside containers its process's name (never the pid: one series
+// per process would grow without bound).
+func holderName(comm, cgroup string, w tracer.Workload) string {
+	if w.Pod != "" {
+		return "pod:" + w.Namespace + "/" + w.Pod + "/" + w.Container
+	}
 	if m := containerID.FindStringSubmatch(cgroup); m != nil {
 		return "container:" + m[1][:12]
 	}
@@ -28,7 +32,7 @@ func holderName(comm, cgroup string) string {
 }
 
 // holdersOf counts the ports of the range each holder's live sockets hold.
-func holdersOf(l Lister, socks []tracer.Socket, r tracer.PortRange, reserved tracer.PortSet) map[string]int {
+func holdersOf(l Lister, pods Workloads, socks []tracer.Socket, r tracer.PortRange, reserved tracer.PortSet) map[string]int {
 	ports := map[string]map[protoPort]bool{}
 	for i := range socks {
 		s := &socks[i]
@@ -37,7 +41,12 @@ func holdersOf(l Lister, socks []tracer.Socket, r tracer.PortRange, reserved tra
 		}
 		h := "unknown"
 		if s.PID != 0 {
-			h = holderName(s.Comm, l.CgroupPath(s.CgroupID))
+			path := l.CgroupPath(s.CgroupID)
+			var w tracer.Workload
+			if pods != nil {
+				w = pods.Lookup(s.CgroupID, path)
+			}
+			h = holderName(s.Comm, path, w)
 		}
 		if ports[h] == nil {
 			ports[h] = map[protoPort]bool{}

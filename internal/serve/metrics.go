@@ -39,6 +39,13 @@ var (
 	descScanDur  = prometheus.NewDesc("porttrace_scan_duration_seconds", "How long the last scan of every namespace took.", nil, nil)
 )
 
+// Workloads names the pod a network namespace belongs to, and the
+// container of a cgroup: a *workload.Resolver.
+type Workloads interface {
+	ForNetns(inode uint32) tracer.Workload
+	Lookup(id uint64, path string) tracer.Workload
+}
+
 // Collector serves porttrace's metrics to Prometheus.
 type Collector struct {
 	src        Counts
@@ -46,6 +53,7 @@ type Collector struct {
 	tier       string
 	topHolders int
 	host       uint32
+	pods       Workloads // nil: pod and namespace stay empty
 
 	mu       sync.Mutex
 	scan     []NS
@@ -56,6 +64,18 @@ type Collector struct {
 // NewCollector exports src's counts; SetScan adds what scans find.
 func NewCollector(src Counts, version, tier string, topHolders int) *Collector {
 	return &Collector{src: src, version: version, tier: tier, topHolders: topHolders, host: hostNetns()}
+}
+
+// SetWorkloads fills the pod and namespace labels from w.
+func (c *Collector) SetWorkloads(w Workloads) { c.pods = w }
+
+// labels are a namespace's series labels: netns, pod, namespace, then more.
+func (c *Collector) labels(ino uint32, more ...string) []string {
+	var w tracer.Workload
+	if c.pods != nil && ino != c.host {
+		w = c.pods.ForNetns(ino)
+	}
+	return append([]string{netnsLabel(ino, c.host), w.Pod, w.Namespace}, more...)
 }
 
 // SetScan replaces what the last scan found; it ended at at and took took.
@@ -87,47 +107,43 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descScanTime, prometheus.GaugeValue, float64(scanned.UnixNano())/1e9)
 		ch <- prometheus.MustNewConstMetric(descScanDur, prometheus.GaugeValue, took.Seconds())
 	}
-	label := func(ino uint32) string { return netnsLabel(ino, c.host) }
-
 	seen := map[tracer.NSProto]bool{}
 	for _, n := range scan {
-		ns := label(n.Inode)
 		for _, p := range protos {
 			k := tracer.NSProto{NetNS: n.Inode, Proto: p}
 			seen[k] = true
-			ch <- prometheus.MustNewConstMetric(descRange, prometheus.GaugeValue, float64(n.Size), ns, "", "", p.String())
-			ch <- prometheus.MustNewConstMetric(descInUse, prometheus.GaugeValue, float64(max(cnt.Held[k], 0)), ns, "", "", p.String(), "socket")
-			ch <- prometheus.MustNewConstMetric(descInUse, prometheus.GaugeValue, float64(n.TimeWait[p]), ns, "", "", p.String(), "time_wait")
+			ch <- prometheus.MustNewConstMetric(descRange, prometheus.GaugeValue, float64(n.Size), c.labels(n.Inode, p.String())...)
+			ch <- prometheus.MustNewConstMetric(descInUse, prometheus.GaugeValue, float64(max(cnt.Held[k], 0)), c.labels(n.Inode, p.String(), "socket")...)
+			ch <- prometheus.MustNewConstMetric(descInUse, prometheus.GaugeValue, float64(n.TimeWait[p]), c.labels(n.Inode, p.String(), "time_wait")...)
 			if n.Size > 0 {
-				ch <- prometheus.MustNewConstMetric(descDestMax, prometheus.GaugeValue, float64(n.DestMax[p])/float64(n.Size), ns, "", "", p.String())
+				ch <- prometheus.MustNewConstMetric(descDestMax, prometheus.GaugeValue, float64(n.DestMax[p])/float64(n.Size), c.labels(n.Inode, p.String())...)
 			}
 		}
 		if c.topHolders > 0 {
 			for h, v := range topHolders(n.Holders, c.topHolders) {
-				ch <- prometheus.MustNewConstMetric(descHolders, prometheus.GaugeValue, float64(v), ns, "", "", h)
+				ch <- prometheus.MustNewConstMetric(descHolders, prometheus.GaugeValue, float64(v), c.labels(n.Inode, h)...)
 			}
 		}
 	}
 	// A namespace born since the last scan: its sockets are counted already.
 	for k, v := range cnt.Held {
 		if !seen[k] && (k.Proto == tracer.TCP || k.Proto == tracer.UDP) {
-			ch <- prometheus.MustNewConstMetric(descInUse, prometheus.GaugeValue, float64(max(v, 0)), label(k.NetNS), "", "", k.Proto.String(), "socket")
+			ch <- prometheus.MustNewConstMetric(descInUse, prometheus.GaugeValue, float64(max(v, 0)), c.labels(k.NetNS, k.Proto.String(), "socket")...)
 		}
 	}
 	for _, e := range cnt.Events {
-		ns := label(e.NetNS)
 		if e.Errno == 0 {
-			ch <- prometheus.MustNewConstMetric(descAllocs, prometheus.CounterValue, float64(e.Count), ns, "", "", e.Proto.String(), e.Via.String())
+			ch <- prometheus.MustNewConstMetric(descAllocs, prometheus.CounterValue, float64(e.Count), c.labels(e.NetNS, e.Proto.String(), e.Via.String())...)
 		} else {
-			ch <- prometheus.MustNewConstMetric(descFails, prometheus.CounterValue, float64(e.Count), ns, "", "", e.Proto.String(), e.Via.String(), output.ErrnoName(e.Errno))
+			ch <- prometheus.MustNewConstMetric(descFails, prometheus.CounterValue, float64(e.Count), c.labels(e.NetNS, e.Proto.String(), e.Via.String(), output.ErrnoName(e.Errno))...)
 		}
 	}
 	for _, h := range cnt.Holds {
-		ch <- holdHistogram(&h, label(h.NetNS))
+		ch <- holdHistogram(&h, c.labels(h.NetNS, h.Proto.String()))
 	}
 }
 
-func holdHistogram(h *tracer.HoldHist, ns string) prometheus.Metric {
+func holdHistogram(h *tracer.HoldHist, labels []string) prometheus.Metric {
 	buckets := make(map[float64]uint64, len(tracer.HoldBounds))
 	var cum uint64
 	for i, b := range tracer.HoldBounds {
@@ -135,5 +151,5 @@ func holdHistogram(h *tracer.HoldHist, ns string) prometheus.Metric {
 		buckets[b.Seconds()] = cum
 	}
 	total := cum + h.Buckets[len(h.Buckets)-1]
-	return prometheus.MustNewConstHistogram(descHold, total, h.Sum.Seconds(), buckets, ns, "", "", h.Proto.String())
+	return prometheus.MustNewConstHistogram(descHold, total, h.Sum.Seconds(), buckets, labels...)
 }

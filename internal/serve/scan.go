@@ -31,7 +31,7 @@ type NS struct {
 // Scan lists every namespace with its range and sockets. Each namespace is
 // entered three times (range, reserved ports, sockets): with a thousand of
 // them it takes a while, which is why it runs apart from the scrapes.
-func Scan(l Lister, holders bool) ([]NS, error) {
+func Scan(l Lister, holders bool, pods Workloads) ([]NS, error) {
 	nss, err := tracer.Namespaces()
 	if err != nil {
 		return nil, err
@@ -54,7 +54,7 @@ func Scan(l Lister, holders bool) ([]NS, error) {
 		}
 		summarize(&v, socks, reserved)
 		if holders {
-			v.Holders = holdersOf(l, socks, n.Range, reserved)
+			v.Holders = holdersOf(l, pods, socks, n.Range, reserved)
 		}
 		out = append(out, v)
 	}

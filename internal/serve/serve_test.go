@@ -20,7 +20,7 @@ func TestHolderName(t *testing.T) {
 		{"sh", "/docker/" + id, "container:0123456789ab"},
 		{"", "/", "unknown"},
 	} {
-		if got := holderName(c.comm, c.cgroup); got != c.want {
+		if got := holderName(c.comm, c.cgroup, tracer.Workload{}); got != c.want {
 			t.Errorf("holderName(%q, %q) = %q, want %q", c.comm, c.cgroup, got, c.want)
 		}
 	}
@@ -51,7 +51,7 @@ func TestHoldHistogram(t *testing.T) {
 	h.Buckets[5] = 1
 	h.Buckets[len(h.Buckets)-1] = 4
 	var m dto.Metric
-	if err := holdHistogram(&h, "7").Write(&m); err != nil {
+	if err := holdHistogram(&h, []string{"7", "", "", "tcp"}).Write(&m); err != nil {
 		t.Fatal(err)
 	}
 	hg := m.GetHistogram()
