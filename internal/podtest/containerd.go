@@ -36,6 +36,7 @@ type Containerd struct {
 // is stopped and removed when the test ends.
 func Start(t *testing.T, subnet string) *Containerd {
 	t.Helper()
+	requireBridges(t)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "podbin")
 	build := exec.Command("go", "build", "-o", bin, "github.com/porttrace/porttrace/internal/podtest/podbin")
@@ -255,4 +256,19 @@ func PodPID(t *testing.T, uid string) int {
 	}
 	t.Fatalf("no process of pod %s in /proc", uid)
 	return 0
+}
+
+// requireBridges skips t on a kernel that cannot make a bridge (the second
+// kernel's VM loads no bridge module): a pod's network is a CNI bridge.
+func requireBridges(t *testing.T) {
+	t.Helper()
+	name := fmt.Sprintf("ptprobe%d", os.Getpid()%100000)
+	out, err := exec.Command("ip", "link", "add", name, "type", "bridge").CombinedOutput()
+	if err != nil {
+		if strings.Contains(string(out), "not supported") {
+			t.Skipf("skipped: this kernel cannot make a bridge (%s), which a pod's CNI network needs", strings.TrimSpace(string(out)))
+		}
+		t.Fatalf("ip link add %s type bridge: %v %s", name, err, out)
+	}
+	exec.Command("ip", "link", "del", name).Run()
 }
