@@ -81,7 +81,7 @@ int pt_sockops(struct bpf_sock_ops *skops)
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock(bsk);
 	if (!tp)
 		return 1;
-	struct sock_info *si = bpf_sk_storage_get(&socks, bsk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	struct sock_info *si = si_get(bsk, true);
 	if (!si)
 		return 1;
 	si->flags &= ~SI_CONNECTING;
@@ -248,7 +248,7 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, bool v6)
 	struct bpf_sock *sk = ctx->sk;
 	if (!sk || (sk->protocol != IPPROTO_TCP && sk->protocol != IPPROTO_UDP))
 		return 1;
-	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	struct sock_info *si = si_get(sk, true);
 	if (!si || (si->flags & SI_HAS_PORT))
 		return 1; /* already bound: the kernel refuses with EINVAL */
 	if (si->flags & SI_BIND_REQ)
@@ -293,7 +293,7 @@ static __always_inline int on_post_bind(struct bpf_sock *ctx, bool v6)
 {
 	__u16 port = ctx->src_port;
 	if (!port) { /* IP_BIND_ADDRESS_NO_PORT: connect() will pick it */
-		struct sock_info *si = bpf_sk_storage_get(&socks, ctx, 0, 0);
+		struct sock_info *si = si_get(ctx, false);
 		if (si)
 			si->flags &= ~SI_BIND_REQ;
 		return 1;
@@ -303,14 +303,14 @@ static __always_inline int on_post_bind(struct bpf_sock *ctx, bool v6)
 	struct sock_info *si;
 	if (f_ports_on && !port_wanted(port)) {
 		/* Not followed: only answer the bind request, if one was seen. */
-		si = bpf_sk_storage_get(&socks, ctx, 0, 0);
+		si = si_get(ctx, false);
 		if (si) {
 			si->flags = (si->flags & ~SI_BIND_REQ) | SI_HAS_PORT;
 			si->port = port;
 		}
 		return 1;
 	}
-	si = bpf_sk_storage_get(&socks, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	si = si_get(ctx, true);
 	if (!si)
 		return 1;
 	bool ephemeral = (si->flags & SI_BIND_REQ) && si->req_port == 0;
@@ -410,7 +410,7 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, bool v6)
 	struct bpf_sock *sk = ctx->sk;
 	if (!sk || sk->protocol != IPPROTO_UDP || sk->src_port)
 		return 1;
-	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	struct sock_info *si = si_get(sk, true);
 	if (!si)
 		return 1;
 	struct sock *s = sk_addr(sk);
@@ -448,15 +448,81 @@ int pt_connect6(struct bpf_sock_addr *ctx)
 
 /* ---- UDP: the first send ---- */
 
+/* System call numbers differ by architecture; bpf2go builds one object per
+ * architecture, each with its own. */
+#if defined(__TARGET_ARCH_arm64)
+#define NR_BIND 200
+#define NR_CONNECT 203
+#define NR_SENDTO 206
+#define NR_SENDMSG 211
+#define NR_SENDMMSG 269
+#elif defined(__TARGET_ARCH_x86)
 #define NR_CONNECT 42
 #define NR_SENDTO 44
 #define NR_SENDMSG 46
 #define NR_BIND 49
 #define NR_SENDMMSG 307
+#else
+#error "porttrace knows the system call numbers of x86-64 and arm64 only"
+#endif
+
+/* arm64 keeps a system call's number in syscallno, x86-64 in orig_ax. */
+struct pt_regs___arm64_nr {
+	int syscallno;
+} __attribute__((preserve_access_index));
+
+static __always_inline long syscall_nr(struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_arm64)
+	return BPF_CORE_READ((struct pt_regs___arm64_nr *)regs, syscallno);
+#else
+	return BPF_CORE_READ(regs, orig_ax);
+#endif
+}
+
+/* Where bpf_task_pt_regs is missing (before Linux 5.15), the loader
+ * measures once where a task's system call registers sit from the base of
+ * its kernel stack (pt_regs_calib below) and sets this. */
+const volatile __u64 regs_off = 0;
 
 static __always_inline struct pt_regs *syscall_regs(void)
 {
-	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
+		return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	__u64 stack = (__u64)BPF_CORE_READ(t, stack);
+	if (!stack || !regs_off)
+		return 0;
+	return (struct pt_regs *)(stack + regs_off);
+}
+
+/* The measurement: the sys_enter tracepoint gets the caller's registers,
+ * which is where syscall_regs() must look. Only the loader's own thread
+ * (calib_tid) is measured, and only where the number read there is the
+ * call's own. */
+const volatile __u32 calib_tid = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} calib SEC(".maps");
+
+SEC("raw_tracepoint/sys_enter")
+int pt_regs_calib(struct bpf_raw_tracepoint_args *ctx)
+{
+	if ((__u32)bpf_get_current_pid_tgid() != calib_tid)
+		return 0;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	__u64 stack = (__u64)BPF_CORE_READ(t, stack);
+	__u64 regs = ctx->args[0];
+	if (!stack || regs <= stack || syscall_nr((struct pt_regs *)regs) != (long)ctx->args[1])
+		return 0;
+	__u32 k = 0;
+	__u64 off = regs - stack;
+	bpf_map_update_elem(&calib, &k, &off, BPF_ANY);
+	return 0;
 }
 
 /* Where a send or connect was going, from the system call's arguments
@@ -464,7 +530,9 @@ static __always_inline struct pt_regs *syscall_regs(void)
 static __always_inline void dest_from_syscall(struct sock_info *si)
 {
 	struct pt_regs *regs = syscall_regs();
-	long nr = BPF_CORE_READ(regs, orig_ax);
+	if (!regs)
+		return;
+	long nr = syscall_nr(regs);
 	void *uaddr = NULL;
 	if (nr == NR_CONNECT) {
 		uaddr = (void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
@@ -515,7 +583,7 @@ int BPF_PROG(pt_send, struct sock *sk, int ret, int flags)
 	 * post_bind (or the scan at start) accounted for, never autobinds. */
 	if (BPF_CORE_READ_BITFIELD(sk, sk_userlocks) & SOCK_BINDPORT_LOCK)
 		return 0;
-	struct sock_info *si = bpf_sk_storage_get(&socks, sk, 0, 0);
+	struct sock_info *si = si_get(sk, false);
 	__u16 port = sk->__sk_common.skc_num;
 	if (si && (si->flags & SI_HAS_PORT)) {
 		if (port == si->port)
@@ -541,7 +609,7 @@ int BPF_PROG(pt_send, struct sock *sk, int ret, int flags)
 	if (!port_wanted(port))
 		return 0;
 	if (!si)
-		si = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		si = si_get(sk, true);
 	if (!si)
 		return 0;
 	if (si->flags & SI_UDP_CONNECT) {
@@ -560,7 +628,7 @@ static __always_inline int on_sendmsg(struct bpf_sock_addr *ctx, bool v6)
 	struct bpf_sock *bsk = ctx->sk;
 	if (!bsk || bsk->protocol != IPPROTO_UDP)
 		return 1;
-	struct sock_info *si = bpf_sk_storage_get(&socks, bsk, 0, 0);
+	struct sock_info *si = si_get(bsk, false);
 	__u16 port = bsk->src_port;
 	if (si && (si->flags & SI_HAS_PORT)) {
 		if (port == si->port)
@@ -570,7 +638,7 @@ static __always_inline int on_sendmsg(struct bpf_sock_addr *ctx, bool v6)
 	if (!port || !port_wanted(port))
 		return 1;
 	if (!si)
-		si = bpf_sk_storage_get(&socks, bsk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		si = si_get(bsk, true);
 	if (!si)
 		return 1;
 	struct sock *sk = sk_addr(bsk);
@@ -653,7 +721,7 @@ static __always_inline void on_udp_get_port(struct sock *sk, __u16 snum, int ret
 {
 	__u8 via = PT_VIA_BIND;
 	if (!snum) {
-		long nr = BPF_CORE_READ(syscall_regs(), orig_ax);
+		long nr = syscall_nr(syscall_regs());
 		via = nr == NR_BIND ? PT_VIA_BIND : nr == NR_CONNECT ? PT_VIA_CONNECT : PT_VIA_SENDMSG;
 	}
 	if (ret) {
@@ -840,6 +908,28 @@ int pt_sock_release(struct bpf_sock *ctx)
 
 /* ---- ports held before tracing started ---- */
 
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define SOCKFS_MAGIC 0x534F434B
+
+/* The socket behind a file, or none. Before Linux 5.11 there is no
+ * bpf_sock_from_file: a socket's file is an inode of sockfs, which lives in
+ * a struct socket_alloc beside its struct socket. */
+static __always_inline struct sock *file_sock(struct file *file)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_sock_from_file)) {
+		struct socket *sock = bpf_sock_from_file(file);
+		return sock ? sock->sk : 0;
+	}
+	struct inode *ino = BPF_CORE_READ(file, f_inode);
+	if (!ino || (BPF_CORE_READ(ino, i_mode) & S_IFMT) != S_IFSOCK)
+		return 0;
+	if (BPF_CORE_READ(ino, i_sb, s_magic) != SOCKFS_MAGIC)
+		return 0;
+	struct socket_alloc *sa = (void *)ino - bpf_core_field_offset(struct socket_alloc, vfs_inode);
+	return BPF_CORE_READ(sa, socket.sk);
+}
+
 SEC("iter/task_file")
 int pt_existing(struct bpf_iter__task_file *ctx)
 {
@@ -848,19 +938,16 @@ int pt_existing(struct bpf_iter__task_file *ctx)
 	struct file *file = ctx->file;
 	if (!task || !file)
 		return 0;
-	struct socket *sock = bpf_sock_from_file(file);
-	if (!sock)
-		return 0;
-	struct sock *sk = sock->sk;
+	struct sock *sk = file_sock(file);
 	if (!sk)
 		return 0;
-	__u16 family = sk->__sk_common.skc_family;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	__u16 proto = BPF_CORE_READ_BITFIELD(sk, sk_protocol);
+	__u16 proto = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return 0;
-	__u16 port = sk->__sk_common.skc_num;
+	__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
 	if (!port)
 		return 0;
 	struct sock_info *si = si_get(sk, true);

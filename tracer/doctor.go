@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,6 +28,9 @@ type Check struct {
 func Doctor() (_ []Check, use string) {
 	var cs []Check
 	add := func(c Check) { cs = append(cs, c) }
+	// Before Linux 5.11 BPF memory is charged to RLIMIT_MEMLOCK (64 KiB by
+	// default): raised as the tracer raises it, or every load is refused.
+	_ = rlimit.RemoveMemlock()
 
 	var uts unix.Utsname
 	unix.Uname(&uts)

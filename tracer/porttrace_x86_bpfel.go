@@ -137,6 +137,7 @@ type porttraceSockInfo struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	porttraceMapCalib               = "calib"
 	porttraceMapEvents              = "events"
 	porttraceMapKpCalls             = "kp_calls"
 	porttraceMapLostEvents          = "lost_events"
@@ -169,12 +170,14 @@ const (
 	porttraceProgPtListUdp          = "pt_list_udp"
 	porttraceProgPtPostBind4        = "pt_post_bind4"
 	porttraceProgPtPostBind6        = "pt_post_bind6"
+	porttraceProgPtRegsCalib        = "pt_regs_calib"
 	porttraceProgPtSend             = "pt_send"
 	porttraceProgPtSendmsg4         = "pt_sendmsg4"
 	porttraceProgPtSendmsg6         = "pt_sendmsg6"
 	porttraceProgPtSockRelease      = "pt_sock_release"
 	porttraceProgPtSockops          = "pt_sockops"
 	porttraceProgPtState            = "pt_state"
+	porttraceVarCalibTid            = "calib_tid"
 	porttraceVarF_comms             = "f_comms"
 	porttraceVarF_family            = "f_family"
 	porttraceVarF_ncomms            = "f_ncomms"
@@ -183,6 +186,7 @@ const (
 	porttraceVarF_ports             = "f_ports"
 	porttraceVarF_portsOn           = "f_ports_on"
 	porttraceVarF_proto             = "f_proto"
+	porttraceVarRegsOff             = "regs_off"
 	porttraceVarSkInHash            = "sk_in_hash"
 	porttraceVarTierPrecise         = "tier_precise"
 	porttraceVarUnusedPtEvent       = "unused_pt_event"
@@ -260,6 +264,7 @@ type porttraceProgramSpecs struct {
 	PtListUdp          *ebpf.ProgramSpec `ebpf:"pt_list_udp"`
 	PtPostBind4        *ebpf.ProgramSpec `ebpf:"pt_post_bind4"`
 	PtPostBind6        *ebpf.ProgramSpec `ebpf:"pt_post_bind6"`
+	PtRegsCalib        *ebpf.ProgramSpec `ebpf:"pt_regs_calib"`
 	PtSend             *ebpf.ProgramSpec `ebpf:"pt_send"`
 	PtSendmsg4         *ebpf.ProgramSpec `ebpf:"pt_sendmsg4"`
 	PtSendmsg6         *ebpf.ProgramSpec `ebpf:"pt_sendmsg6"`
@@ -272,6 +277,7 @@ type porttraceProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type porttraceMapSpecs struct {
+	Calib      *ebpf.MapSpec `ebpf:"calib"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	KpCalls    *ebpf.MapSpec `ebpf:"kp_calls"`
 	LostEvents *ebpf.MapSpec `ebpf:"lost_events"`
@@ -285,6 +291,7 @@ type porttraceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type porttraceVariableSpecs struct {
+	CalibTid           *ebpf.VariableSpec `ebpf:"calib_tid"`
 	F_comms            *ebpf.VariableSpec `ebpf:"f_comms"`
 	F_family           *ebpf.VariableSpec `ebpf:"f_family"`
 	F_ncomms           *ebpf.VariableSpec `ebpf:"f_ncomms"`
@@ -293,6 +300,7 @@ type porttraceVariableSpecs struct {
 	F_ports            *ebpf.VariableSpec `ebpf:"f_ports"`
 	F_portsOn          *ebpf.VariableSpec `ebpf:"f_ports_on"`
 	F_proto            *ebpf.VariableSpec `ebpf:"f_proto"`
+	RegsOff            *ebpf.VariableSpec `ebpf:"regs_off"`
 	SkInHash           *ebpf.VariableSpec `ebpf:"sk_in_hash"`
 	TierPrecise        *ebpf.VariableSpec `ebpf:"tier_precise"`
 	UnusedPtEvent      *ebpf.VariableSpec `ebpf:"unused_pt_event"`
@@ -323,6 +331,7 @@ func (o *porttraceObjects) Close() error {
 //
 // It can be passed to loadPorttraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type porttraceMaps struct {
+	Calib      *ebpf.Map `ebpf:"calib"`
 	Events     *ebpf.Map `ebpf:"events"`
 	KpCalls    *ebpf.Map `ebpf:"kp_calls"`
 	LostEvents *ebpf.Map `ebpf:"lost_events"`
@@ -334,6 +343,7 @@ type porttraceMaps struct {
 
 func (m *porttraceMaps) Close() error {
 	return _PorttraceClose(
+		m.Calib,
 		m.Events,
 		m.KpCalls,
 		m.LostEvents,
@@ -348,6 +358,7 @@ func (m *porttraceMaps) Close() error {
 //
 // It can be passed to loadPorttraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type porttraceVariables struct {
+	CalibTid           *ebpf.Variable `ebpf:"calib_tid"`
 	F_comms            *ebpf.Variable `ebpf:"f_comms"`
 	F_family           *ebpf.Variable `ebpf:"f_family"`
 	F_ncomms           *ebpf.Variable `ebpf:"f_ncomms"`
@@ -356,6 +367,7 @@ type porttraceVariables struct {
 	F_ports            *ebpf.Variable `ebpf:"f_ports"`
 	F_portsOn          *ebpf.Variable `ebpf:"f_ports_on"`
 	F_proto            *ebpf.Variable `ebpf:"f_proto"`
+	RegsOff            *ebpf.Variable `ebpf:"regs_off"`
 	SkInHash           *ebpf.Variable `ebpf:"sk_in_hash"`
 	TierPrecise        *ebpf.Variable `ebpf:"tier_precise"`
 	UnusedPtEvent      *ebpf.Variable `ebpf:"unused_pt_event"`
@@ -395,6 +407,7 @@ type porttracePrograms struct {
 	PtListUdp          *ebpf.Program `ebpf:"pt_list_udp"`
 	PtPostBind4        *ebpf.Program `ebpf:"pt_post_bind4"`
 	PtPostBind6        *ebpf.Program `ebpf:"pt_post_bind6"`
+	PtRegsCalib        *ebpf.Program `ebpf:"pt_regs_calib"`
 	PtSend             *ebpf.Program `ebpf:"pt_send"`
 	PtSendmsg4         *ebpf.Program `ebpf:"pt_sendmsg4"`
 	PtSendmsg6         *ebpf.Program `ebpf:"pt_sendmsg6"`
@@ -430,6 +443,7 @@ func (p *porttracePrograms) Close() error {
 		p.PtListUdp,
 		p.PtPostBind4,
 		p.PtPostBind6,
+		p.PtRegsCalib,
 		p.PtSend,
 		p.PtSendmsg4,
 		p.PtSendmsg6,

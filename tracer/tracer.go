@@ -183,11 +183,21 @@ func load(opts Options, tr tier, progs []string) (_ *Tracer, err error) {
 		return nil, fmt.Errorf("set wakeup threshold: %w", err)
 	}
 
-	if err := errors.Join(spec.Variables["tier_precise"].Set(tr.precise), spec.Variables["sk_in_hash"].Set(tr.skInHash)); err != nil {
+	kf := kernelOffers()
+	inHash := tr.skInHash || !kf.tracingSkStorage
+	if err := errors.Join(spec.Variables["tier_precise"].Set(tr.precise), spec.Variables["sk_in_hash"].Set(inHash)); err != nil {
 		return nil, fmt.Errorf("set tier: %w", err)
 	}
-	if tr.skInHash {
+	if inHash {
 		spec.Maps["sock_hash"].MaxEntries = 1 << 17 // ports held at once, with room
+	}
+	if tr.precise && !kf.taskPtRegs {
+		if kf.regsErr != nil {
+			return nil, &tierError{tr.name, fmt.Errorf("find a system call's registers without bpf_task_pt_regs (Linux 5.15+): %w", kf.regsErr)}
+		}
+		if err := spec.Variables["regs_off"].Set(kf.regsOff); err != nil {
+			return nil, fmt.Errorf("set regs_off: %w", err)
+		}
 	}
 	keep := map[string]bool{}
 	for _, p := range progs {
