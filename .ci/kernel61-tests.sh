@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Run porttrace's real-kernel tests on a second kernel, Debian's Linux 6.1,
-# booted under qemu by .ci/vm61.sh with this host's root filesystem: the
-# tracer tests and the end-to-end tests, once per hook tier (TIERS, default
-# "precise kprobe portable"; all three load there). The test binaries and
-# porttrace are built here first: nothing is compiled under emulation.
-# Usage: .ci/kernel61-tests.sh [go test -run regexp]
+# Run porttrace's real-kernel tests on a second kernel, Debian's Linux 6.1
+# (or, with VM_KERNEL=5.10, Debian 11's 5.10), booted under qemu by
+# .ci/vm61.sh with this host's root filesystem: the tracer tests and the
+# end-to-end tests, once per hook tier (TIERS, default "precise kprobe
+# portable"; all three load on both). The test binaries and porttrace are
+# built here first: nothing is compiled under emulation.
+# Usage: [VM_KERNEL=5.10] .ci/kernel61-tests.sh [go test -run regexp]
 # Exit status: 0 when every test passed (or skipped, saying why) in every tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 run=${1:-.}
 tiers=${TIERS:-precise kprobe portable}
+name=kernel${VM_KERNEL:-6.1}
+name=${name//./}
 
 bin=$(mktemp -d /tmp/porttrace-k61.XXXXXX)
 trap 'rm -rf "$bin"' EXIT
@@ -40,19 +43,19 @@ echo \"=== verdict $suite $tier \$rc\""
 done
 
 start=$(date +%s)
-out=$(VM_TIMEOUT=${VM_TIMEOUT:-1500} bash .ci/vm61.sh "$script" 2>&1) || true
+out=$(VM_KERNEL=${VM_KERNEL:-6.1} VM_TIMEOUT=${VM_TIMEOUT:-1500} bash .ci/vm61.sh "$script" 2>&1) || true
 echo "$out"
 
 failed=0
 for tier in $tiers; do
 	for suite in tracer e2e; do
 		if grep -q "^=== verdict $suite $tier 0$" <<<"$out"; then
-			echo "kernel61: $suite tests in the $tier tier passed"
+			echo "$name: $suite tests in the $tier tier passed"
 		else
-			echo "kernel61: FAIL: $suite tests in the $tier tier"
+			echo "$name: FAIL: $suite tests in the $tier tier"
 			failed=1
 		fi
 	done
 done
-echo "kernel61: $(($(date +%s) - start)) s in the VM"
+echo "$name: $(($(date +%s) - start)) s in the VM"
 exit $failed

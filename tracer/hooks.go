@@ -50,7 +50,7 @@ type tier struct {
 // release can be missed for an allocation seen.
 var (
 	hookState = hook{name: "tp_btf/inet_sock_set_state", prog: "pt_state", kind: tracing,
-		needs: "BTF-typed tracepoints and socket storage from tracing programs (Linux 5.11+ with CONFIG_DEBUG_INFO_BTF)"}
+		needs: "BTF-typed tracepoints (Linux 5.5+ with CONFIG_DEBUG_INFO_BTF)"}
 	hookDestroy = hook{name: "tp_btf/tcp_destroy_sock", prog: "pt_destroy", kind: tracing,
 		needs: "the tcp_destroy_sock tracepoint (Linux 5.2+) as a BTF-typed tracepoint"}
 	hookRelease = hook{name: "cgroup/sock_release", prog: "pt_sock_release", kind: cgroup, typ: ebpf.AttachCgroupInetSockRelease,
@@ -102,7 +102,7 @@ func kprobeHooks(fns ...string) []hook {
 // refused (tracepoints and cgroup socket hooks).
 var portableTier = tier{
 	name:  "portable",
-	needs: "BTF-typed tracepoints, cgroup v2 socket hooks and socket storage (Linux 5.11+)",
+	needs: "BTF-typed tracepoints, cgroup v2 socket hooks and socket storage (Linux 5.10+)",
 	hooks: []hook{
 		hookState, hookDestroy,
 		{name: "cgroup/sockops", prog: "pt_sockops", kind: cgroup, typ: ebpf.AttachCGroupSockOps, needs: "cgroup sock_ops programs with bpf_skc_to_tcp_sock (Linux 5.9+)"},

@@ -36,7 +36,7 @@ type Options struct {
 
 // ErrKernelTooOld is wrapped by errors from kernels that offer no tier of
 // hooks porttrace has.
-var ErrKernelTooOld = errors.New("this kernel offers none of porttrace's hook tiers: the precise hooks need BPF trampolines (fexit), the kprobe ones kprobes, the portable ones BTF-typed tracepoints and cgroup socket hooks (Linux 5.15 or later)")
+var ErrKernelTooOld = errors.New("this kernel offers none of porttrace's hook tiers: the precise hooks need BPF trampolines (fexit), the kprobe ones kprobes, the portable ones BTF-typed tracepoints and cgroup socket hooks (Linux 5.10 or later)")
 
 // ErrClosed is returned by Read once the tracer is closed.
 var ErrClosed = errors.New("tracer closed")
@@ -152,7 +152,7 @@ func checkHost(opts Options) error {
 		return err
 	}
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
-		return errors.New("this kernel does not publish BTF (/sys/kernel/btf/vmlinux is missing): porttrace needs Linux 5.11 or later built with CONFIG_DEBUG_INFO_BTF=y")
+		return errors.New("this kernel does not publish BTF (/sys/kernel/btf/vmlinux is missing): porttrace needs Linux 5.10 or later built with CONFIG_DEBUG_INFO_BTF=y")
 	}
 	// Kernels from 5.11 on account BPF memory to the cgroup; on older ones
 	// the limit must go, and where it cannot the load will say so.
@@ -296,7 +296,7 @@ func (t *Tracer) Notes() []string { return append([]string(nil), t.notes...) }
 // Via == ViaExisting per socket, each named with a process holding it. Call
 // it once, after Open: sockets reported here get their release reported too.
 func (t *Tracer) Existing() ([]Event, error) {
-	data, err := readIter(t.coll.Programs["pt_existing"], "iter/task_file (needs Linux 5.11+)")
+	data, err := readIter(t.coll.Programs["pt_existing"], "iter/task_file (needs Linux 5.10+)")
 	if err != nil {
 		return nil, err
 	}
