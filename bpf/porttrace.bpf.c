@@ -25,7 +25,7 @@
  * io_uring). Failures are live. Needs BPF trampolines.
  *
  * kprobe: the same functions through kprobe/kretprobe pairs, where
- * trampolines are refused (arm64 before 6.0, no ftrace direct calls).
+ * trampolines are refused (arm64 before 6.4: no ftrace direct calls).
  * kprobe programs cannot reach socket storage, so this tier keeps its records
  * in sock_hash, keyed by the socket's address (sk_in_hash).
  *

@@ -72,10 +72,10 @@ var preciseTier = tier{
 	},
 }
 
-const fexitNeeds = "fexit programs (BPF trampolines: Linux 5.5+ on x86-64, 6.0+ on arm64)"
+const fexitNeeds = "fexit programs (BPF trampolines: Linux 5.5+ on x86-64, 6.4+ on arm64, where they need ftrace direct calls)"
 
 // kprobe: the precise hooks' work, done by kprobes, where the kernel has no
-// BPF trampolines (arm64 before 6.0, kernels without ftrace direct calls).
+// BPF trampolines (arm64 before 6.4, which had no ftrace direct calls).
 var kprobeTier = tier{
 	name:     "kprobe",
 	needs:    "kprobes on those functions (CONFIG_KPROBES), and lockdown off or integrity",
@@ -222,6 +222,9 @@ func (h hook) attach(t *Tracer) (link.Link, error) {
 		l, err = link.Kretprobe(h.symbol, p, &link.KprobeOptions{RetprobeMaxActive: 4 * runtime.NumCPU()})
 	} else {
 		l, err = link.AttachTracing(link.TracingOptions{Program: p})
+	}
+	if err != nil && h.kind == tracing && strings.HasPrefix(h.name, "fexit/") && errors.Is(err, ebpf.ErrNotSupported) {
+		err = fmt.Errorf("the kernel cannot attach fexit programs here (%w): no BPF trampolines on kernel functions (arm64 has them from Linux 6.4)", err)
 	}
 	if err != nil && (h.kind == kprobe || h.kind == kretprobe) && errors.Is(err, os.ErrNotExist) {
 		err = errors.New("the kernel has no kprobes (CONFIG_KPROBES is off, or tracefs has no kprobe_events)")
