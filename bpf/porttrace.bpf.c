@@ -50,9 +50,14 @@
  * Owners are taken only in process context and carried on the socket:
  * state changes that run in softirq never name a process.
  *
- * Minimum kernel: 5.15 (bpf_task_pt_regs; socket storage from tracing
- * programs and bpf_sock_from_file need 5.11). Tested on 6.1 (all three
- * tiers, under qemu in CI) and 6.18 (portable: it refuses the others).
+ * Minimum kernel: 5.10 with BTF. Where a helper is missing the programs
+ * choose another way, by CO-RE checks of enum bpf_func_id and by settings
+ * the loader makes after probing: records in sock_hash where tracing
+ * programs cannot reach socket storage (before 5.11, sk_in_hash), system
+ * call registers at a measured offset in the task's stack (before 5.15,
+ * regs_off), sockets of files through sockfs inodes (before 5.11).
+ * Tested on 5.10 and 6.1 (all three tiers, under qemu in CI), 6.18
+ * (portable: it refuses the others) and arm64's 6.1 (kprobe, portable).
  * Where kernels differ in shape (ip_local_port_range, IP_LOCAL_PORT_RANGE),
  * CO-RE flavors read each shape in a branch only its kernel takes.
  */
