@@ -11,7 +11,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 run=${1:-.}
-tiers=${TIERS:-precise kprobe portable}
+# On 5.10 by default two tiers, to keep .ci/run under 45 minutes on two
+# cores: what is particular to 5.10 (records in sock_hash, registers at a
+# measured offset, sockets of files through sockfs) is in the programs the
+# precise and portable tiers run; the kprobe tier adds only its own entry and
+# return programs, which 6.1 tests, and doctor (run first) loads it there.
+if [ "${VM_KERNEL:-6.1}" = 5.10 ]; then
+	tiers=${TIERS:-precise portable}
+else
+	tiers=${TIERS:-precise kprobe portable}
+fi
 name=kernel${VM_KERNEL:-6.1}
 name=${name//./}
 
@@ -28,7 +37,7 @@ go test -c -o "$bin/e2e.test" ./cmd/porttrace
 # programs start seconds late: PORTTRACE_TEST_TIMESCALE stretches the
 # durations and slacks the tests allow.
 env="PORTTRACE_TEST_TIMESCALE=4 PORTTRACE_BIN=$bin/porttrace"
-script="echo \"=== Linux \$(uname -r)\""
+script="echo \"=== Linux \$(uname -r)\"; $bin/porttrace doctor --color never | grep -E '^(hook |tracing|syscall|socket of)'"
 for tier in $tiers; do
 	for suite in tracer e2e; do
 		dir=tracer
