@@ -6,7 +6,7 @@ BIN := bin/porttrace
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -s -w -X github.com/porttrace/porttrace/internal/cli.version=$(VERSION)
 
-.PHONY: all build test test-kernel61 unit bench bench-kernel61 generate check-generated fuzz clean
+.PHONY: all build test test-kernel61 test-kernel510 unit bench bench-kernel61 bench-kernel510 generate check-generated fuzz clean
 
 all: build
 
@@ -25,10 +25,18 @@ test:
 test-kernel61:
 	bash .ci/kernel61-tests.sh
 
+# The same on Debian 11's Linux 5.10, the oldest kernel porttrace supports.
+test-kernel510:
+	VM_KERNEL=5.10 bash .ci/kernel61-tests.sh
+
 # The tiers side by side on Linux 6.1 under qemu (the one kernel here that
 # loads them all): same loops as bench, ratios to compare within the run.
 bench-kernel61:
 	bash .ci/kernel61-bench.sh
+
+# The same loops on Debian 11's Linux 5.10.
+bench-kernel510:
+	VM_KERNEL=5.10 bash .ci/kernel61-bench.sh
 
 unit:
 	$(GO) test -count=1 -run 'Unit|Parse|Format|JSON|Text|Decode|Flag' ./...
@@ -58,8 +66,8 @@ clean:
 # ---- Releases (README, "Install"): static binaries, the man page and
 # completions, the .deb and .rpm (nfpm, pinned in go.mod), and a container
 # image built without a registry; all into dist/.
-# arm64 joins RELEASE_ARCHES when tracer/ has arm64 BPF objects: the ones
-# committed are built for amd64 only (their kprobes read amd64 registers).
+# tracer/ has BPF objects for amd64 and arm64 (each with its own system
+# call numbers and registers): make release RELEASE_ARCHES="amd64 arm64".
 RELEASE_ARCHES ?= amd64
 DIST := dist
 # A package version starts with a digit and sorts: a v-tag's, or the commit's time and hash.

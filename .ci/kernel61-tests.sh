@@ -1,16 +1,28 @@
 #!/usr/bin/env bash
-# Run porttrace's real-kernel tests on a second kernel, Debian's Linux 6.1,
-# booted under qemu by .ci/vm61.sh with this host's root filesystem: the
-# tracer tests and the end-to-end tests, once per hook tier (TIERS, default
-# "precise kprobe portable"; all three load there). The test binaries and
-# porttrace are built here first: nothing is compiled under emulation.
-# Usage: .ci/kernel61-tests.sh [go test -run regexp]
+# Run porttrace's real-kernel tests on a second kernel, Debian's Linux 6.1
+# (or, with VM_KERNEL=5.10, Debian 11's 5.10), booted under qemu by
+# .ci/vm61.sh with this host's root filesystem: the tracer tests and the
+# end-to-end tests, once per hook tier (TIERS, default "precise kprobe
+# portable"; all three load on both). The test binaries and porttrace are
+# built here first: nothing is compiled under emulation.
+# Usage: [VM_KERNEL=5.10] .ci/kernel61-tests.sh [go test -run regexp]
 # Exit status: 0 when every test passed (or skipped, saying why) in every tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 run=${1:-.}
-tiers=${TIERS:-precise kprobe portable}
+# On 5.10 by default two tiers, to keep .ci/run under 45 minutes on two
+# cores: what is particular to 5.10 (records in sock_hash, registers at a
+# measured offset, sockets of files through sockfs) is in the programs the
+# precise and portable tiers run; the kprobe tier adds only its own entry and
+# return programs, which 6.1 tests, and doctor (run first) loads it there.
+if [ "${VM_KERNEL:-6.1}" = 5.10 ]; then
+	tiers=${TIERS:-precise portable}
+else
+	tiers=${TIERS:-precise kprobe portable}
+fi
+name=kernel${VM_KERNEL:-6.1}
+name=${name//./}
 
 bin=$(mktemp -d /tmp/porttrace-k61.XXXXXX)
 trap 'rm -rf "$bin"' EXIT
@@ -25,7 +37,7 @@ go test -c -o "$bin/e2e.test" ./cmd/porttrace
 # programs start seconds late: PORTTRACE_TEST_TIMESCALE stretches the
 # durations and slacks the tests allow.
 env="PORTTRACE_TEST_TIMESCALE=4 PORTTRACE_BIN=$bin/porttrace"
-script="echo \"=== Linux \$(uname -r)\""
+script="echo \"=== Linux \$(uname -r)\"; $bin/porttrace doctor --color never | grep -E '^(hook |tracing|syscall|socket of)'"
 for tier in $tiers; do
 	for suite in tracer e2e; do
 		dir=tracer
@@ -40,19 +52,19 @@ echo \"=== verdict $suite $tier \$rc\""
 done
 
 start=$(date +%s)
-out=$(VM_TIMEOUT=${VM_TIMEOUT:-1500} bash .ci/vm61.sh "$script" 2>&1) || true
+out=$(VM_KERNEL=${VM_KERNEL:-6.1} VM_TIMEOUT=${VM_TIMEOUT:-1500} bash .ci/vm61.sh "$script" 2>&1) || true
 echo "$out"
 
 failed=0
 for tier in $tiers; do
 	for suite in tracer e2e; do
 		if grep -q "^=== verdict $suite $tier 0$" <<<"$out"; then
-			echo "kernel61: $suite tests in the $tier tier passed"
+			echo "$name: $suite tests in the $tier tier passed"
 		else
-			echo "kernel61: FAIL: $suite tests in the $tier tier"
+			echo "$name: FAIL: $suite tests in the $tier tier"
 			failed=1
 		fi
 	done
 done
-echo "kernel61: $(($(date +%s) - start)) s in the VM"
+echo "$name: $(($(date +%s) - start)) s in the VM"
 exit $failed

@@ -26,7 +26,12 @@
 #   VM_ENV="A B"      names of host variables to pass into the command's
 #                     environment (PATH is always passed; HOME=/root)
 #   VM_VERBOSE=1      print timings (boot-to-command, total) to stderr
-#   VM61_CACHE=dir    kernel cache (default ${XDG_CACHE_HOME:-/var/cache}/porttrace-vm61)
+#   VM61_CACHE=dir    kernel cache (default ${XDG_CACHE_HOME:-/var/cache}/porttrace-vm61,
+#                     porttrace-vm510 for 5.10)
+#   VM_KERNEL=6.1     the kernel: 6.1 (bookworm, the host's apt sources) or
+#                     5.10 (Debian 11's, from the bullseye suite of the same
+#                     mirror: a private apt list in the cache, used only to
+#                     download that package; the host's apt is untouched)
 #   VIRTIOFSD=path    virtiofsd to use;  KEEP=1  keep the temp dir (console.log)
 #
 # Filesystem inside the VM:
@@ -65,7 +70,12 @@ repo=$(cd "$(dirname "$0")/.." && pwd -P)
 timeout_s=${VM_TIMEOUT:-900}
 mem=${VM_MEM:-4096}
 smp=${VM_SMP:-2}
-cache=${VM61_CACHE:-${XDG_CACHE_HOME:-/var/cache}/porttrace-vm61}
+kver=${VM_KERNEL:-6.1}
+case $kver in
+6.1) cache=${VM61_CACHE:-${XDG_CACHE_HOME:-/var/cache}/porttrace-vm61} ;;
+5.10) cache=${VM61_CACHE:-${XDG_CACHE_HOME:-/var/cache}/porttrace-vm510} ;;
+*) echo "vm61: VM_KERNEL must be 6.1 or 5.10" >&2; exit 2 ;;
+esac
 say() { echo "vm61: $*" >&2; }
 start=$SECONDS
 
@@ -92,16 +102,28 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- kernel + the modules we need, cached per package version ---------------
-find_pkg() { apt-cache search '^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' | awk '{print $1}' | sort -V | tail -1; }
+apt_opts=()
+if [ "$kver" = 5.10 ]; then
+	# bullseye next to the host's suite, in a private list: the mirror the
+	# host's apt uses, read from its sources, so no other host is asked.
+	mirror=$(apt-get indextargets --format '$(REPO_URI)' 2>/dev/null | grep -m1 -E '/debian/?$' || true)
+	mirror=${mirror:-http://deb.debian.org/debian/}
+	mkdir -p "$cache/apt/lists/partial" "$cache/apt/cache"
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror%/} bullseye main" >"$cache/apt/sources.list"
+	apt_opts=(-o Dir::Etc::SourceList="$cache/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		-o Dir::State::Lists="$cache/apt/lists" -o Dir::Cache="$cache/apt/cache" -o APT::Get::List-Cleanup=0)
+fi
+kpat="^linux-image-${kver//./\\.}\.0-[0-9]+-cloud-amd64-unsigned\$"
+find_pkg() { apt-cache "${apt_opts[@]}" search "$kpat" 2>/dev/null | awk '{print $1}' | sort -V | tail -1; }
 pkg=$(find_pkg)
-if [ -z "$pkg" ]; then apt-get update >/dev/null 2>&1 || true; pkg=$(find_pkg); fi
-[ -n "$pkg" ] || { say "no linux-image-6.1.0-*-cloud-amd64-unsigned package found (apt-get update?)"; exit 2; }
+if [ -z "$pkg" ]; then apt-get "${apt_opts[@]}" update >/dev/null 2>&1 || true; pkg=$(find_pkg); fi
+[ -n "$pkg" ] || { say "no linux-image-$kver.0-*-cloud-amd64-unsigned package found (apt-get update?)"; exit 2; }
 kdir=$cache/$pkg
 modules="virtio_pci fuse virtiofs overlay" # wanted; dependencies are added
 if [ ! -f "$kdir/ok" ]; then
 	mkdir -p "$cache"
 	dl=$(mktemp -d "$cache/.dl.XXXXXX")
-	(cd "$dl" && apt-get download "$pkg" >/dev/null 2>&1 && dpkg-deb -x ./*.deb x) ||
+	(cd "$dl" && apt-get "${apt_opts[@]}" download "$pkg" >/dev/null 2>&1 && dpkg-deb -x ./*.deb x) ||
 		{ rm -rf "$dl"; say "could not download $pkg"; exit 2; }
 	mkdir -p "$dl/out/modules"
 	cp "$dl"/x/boot/vmlinuz-* "$dl/out/vmlinuz"

@@ -13,6 +13,17 @@
 #include <bpf_endian.h>
 #include "porttrace.h"
 
+/* vmlinux.h is x86-64's; every kernel structure is relocated by CO-RE, but
+ * arm64's kprobe context is its UAPI register file, which x86 has not. */
+#if defined(__TARGET_ARCH_arm64)
+struct user_pt_regs {
+	__u64 regs[31];
+	__u64 sp;
+	__u64 pc;
+	__u64 pstate;
+};
+#endif
+
 #define AF_INET 2
 #define AF_INET6 10
 #define EAGAIN 11

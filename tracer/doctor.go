@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,6 +28,9 @@ type Check struct {
 func Doctor() (_ []Check, use string) {
 	var cs []Check
 	add := func(c Check) { cs = append(cs, c) }
+	// Before Linux 5.11 BPF memory is charged to RLIMIT_MEMLOCK (64 KiB by
+	// default): raised as the tracer raises it, or every load is refused.
+	_ = rlimit.RemoveMemlock()
 
 	var uts unix.Utsname
 	unix.Uname(&uts)
@@ -41,12 +45,12 @@ func Doctor() (_ []Check, use string) {
 
 	_, btfErr := os.Stat("/sys/kernel/btf/vmlinux")
 	add(Check{Name: "BTF", OK: btfErr == nil, Needed: true, Detail: detail(btfErr, "/sys/kernel/btf/vmlinux"),
-		Fix: "boot a kernel built with CONFIG_DEBUG_INFO_BTF=y (Linux 5.11 or later)"})
+		Fix: "boot a kernel built with CONFIG_DEBUG_INFO_BTF=y (Linux 5.10 or later)"})
 
 	rb := features.HaveMapType(ebpf.RingBuf)
 	add(Check{Name: "ring buffer", OK: rb == nil, Needed: true, Detail: detail(rb, "BPF_MAP_TYPE_RINGBUF"), Fix: "needs Linux 5.8 or later"})
 	sks := features.HaveMapType(ebpf.SkStorage)
-	add(Check{Name: "socket storage", OK: sks == nil, Needed: true, Detail: detail(sks, "BPF_MAP_TYPE_SK_STORAGE"), Fix: "needs Linux 5.11 or later"})
+	add(Check{Name: "socket storage", OK: sks == nil, Needed: true, Detail: detail(sks, "BPF_MAP_TYPE_SK_STORAGE"), Fix: "needs Linux 5.2 or later"})
 
 	cg, _ := mountPoint("cgroup2")
 	add(Check{Name: "cgroup v2", OK: true, Detail: orElse(cg, "not mounted: porttrace mounts the hierarchy for itself alone, and leaves nothing mounted")})
@@ -69,6 +73,9 @@ func Doctor() (_ []Check, use string) {
 
 	// Every hook of every tier, loaded and attached for real.
 	if priv == nil && btfErr == nil {
+		for _, c := range featureChecks() {
+			add(c)
+		}
 		var works []string
 		seen := map[string]bool{}
 		itersRun := false
@@ -96,7 +103,7 @@ func Doctor() (_ []Check, use string) {
 						}
 						one.Close()
 					}
-					add(Check{Name: "hook " + h.name, OK: err == nil, Detail: detail(unwrapTier(err), "attached and detached"), Fix: "needs " + h.needs})
+					add(Check{Name: "hook " + h.name, OK: err == nil, Detail: detail(unwrapTier(err), "attached and detached"), Fix: "needs " + needsOf(h, err)})
 				}
 				continue
 			}
@@ -112,13 +119,13 @@ func Doctor() (_ []Check, use string) {
 					continue
 				}
 				seen[h.name] = true
-				add(Check{Name: "hook " + h.name, OK: err == nil, Detail: detail(err, "attached and detached"), Fix: "needs " + h.needs})
+				add(Check{Name: "hook " + h.name, OK: err == nil, Detail: detail(err, "attached and detached"), Fix: "needs " + needsOf(h, err)})
 			}
 			if !itersRun {
 				itersRun = true
 				for _, it := range iters {
 					_, err := readIter(t.coll.Programs[it.prog], it.name)
-					add(Check{Name: "hook " + it.name, OK: err == nil, Needed: true, Detail: detail(err, "ran once"), Fix: "needs Linux 5.11 or later with BTF"})
+					add(Check{Name: "hook " + it.name, OK: err == nil, Needed: true, Detail: detail(err, "ran once"), Fix: "needs Linux 5.10 or later with BTF (iter/tcp and iter/udp: 5.9)"})
 				}
 			}
 			t.Close()
@@ -202,4 +209,43 @@ func unwrapTier(err error) error {
 		return te.err
 	}
 	return err
+}
+
+// needsOf names what a hook the kernel refused lacks: the helper the
+// verifier refused, if that was it, else what the hook needs.
+func needsOf(h hook, err error) string {
+	if m := missingHelper(err); m != "" {
+		return m
+	}
+	return h.needs
+}
+
+// featureChecks say which helpers this kernel lacks that porttrace works
+// around, and how.
+func featureChecks() []Check {
+	kf := kernelOffers()
+	var cs []Check
+	d := "bpf_sk_storage_get from tracing programs"
+	if !kf.tracingSkStorage {
+		d = "absent (Linux 5.11+): records kept in a hash map keyed by socket"
+	}
+	cs = append(cs, Check{Name: "tracing socket storage", OK: true, Detail: d})
+	d = "bpf_task_pt_regs"
+	ok := true
+	switch {
+	case kf.taskPtRegs:
+	case kf.regsErr != nil:
+		ok = false
+		d = "absent (Linux 5.15+), and measuring where they are failed: " + kf.regsErr.Error()
+	default:
+		d = fmt.Sprintf("absent (Linux 5.15+): measured %d bytes into the task's kernel stack", kf.regsOff)
+	}
+	cs = append(cs, Check{Name: "syscall registers", OK: ok, Detail: d,
+		Fix: "the precise and kprobe hooks need a system call's registers: the portable hooks stand in"})
+	d = "bpf_sock_from_file"
+	if !kf.sockFromFile {
+		d = "absent (Linux 5.11+): iter/task_file finds sockets through their sockfs inodes"
+	}
+	cs = append(cs, Check{Name: "socket of a file", OK: true, Detail: d})
+	return cs
 }

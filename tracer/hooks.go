@@ -50,7 +50,7 @@ type tier struct {
 // release can be missed for an allocation seen.
 var (
 	hookState = hook{name: "tp_btf/inet_sock_set_state", prog: "pt_state", kind: tracing,
-		needs: "BTF-typed tracepoints and socket storage from tracing programs (Linux 5.11+ with CONFIG_DEBUG_INFO_BTF)"}
+		needs: "BTF-typed tracepoints (Linux 5.5+ with CONFIG_DEBUG_INFO_BTF)"}
 	hookDestroy = hook{name: "tp_btf/tcp_destroy_sock", prog: "pt_destroy", kind: tracing,
 		needs: "the tcp_destroy_sock tracepoint (Linux 5.2+) as a BTF-typed tracepoint"}
 	hookRelease = hook{name: "cgroup/sock_release", prog: "pt_sock_release", kind: cgroup, typ: ebpf.AttachCgroupInetSockRelease,
@@ -72,10 +72,10 @@ var preciseTier = tier{
 	},
 }
 
-const fexitNeeds = "fexit programs (BPF trampolines: Linux 5.5+ on x86-64, 6.0+ on arm64)"
+const fexitNeeds = "fexit programs (BPF trampolines: Linux 5.5+ on x86-64, 6.4+ on arm64, where they need ftrace direct calls)"
 
 // kprobe: the precise hooks' work, done by kprobes, where the kernel has no
-// BPF trampolines (arm64 before 6.0, kernels without ftrace direct calls).
+// BPF trampolines (arm64 before 6.4, which had no ftrace direct calls).
 var kprobeTier = tier{
 	name:     "kprobe",
 	needs:    "kprobes on those functions (CONFIG_KPROBES), and lockdown off or integrity",
@@ -102,7 +102,7 @@ func kprobeHooks(fns ...string) []hook {
 // refused (tracepoints and cgroup socket hooks).
 var portableTier = tier{
 	name:  "portable",
-	needs: "BTF-typed tracepoints, cgroup v2 socket hooks and socket storage (Linux 5.11+)",
+	needs: "BTF-typed tracepoints, cgroup v2 socket hooks and socket storage (Linux 5.10+)",
 	hooks: []hook{
 		hookState, hookDestroy,
 		{name: "cgroup/sockops", prog: "pt_sockops", kind: cgroup, typ: ebpf.AttachCGroupSockOps, needs: "cgroup sock_ops programs with bpf_skc_to_tcp_sock (Linux 5.9+)"},
@@ -222,6 +222,9 @@ func (h hook) attach(t *Tracer) (link.Link, error) {
 		l, err = link.Kretprobe(h.symbol, p, &link.KprobeOptions{RetprobeMaxActive: 4 * runtime.NumCPU()})
 	} else {
 		l, err = link.AttachTracing(link.TracingOptions{Program: p})
+	}
+	if err != nil && h.kind == tracing && strings.HasPrefix(h.name, "fexit/") && errors.Is(err, ebpf.ErrNotSupported) {
+		err = fmt.Errorf("the kernel cannot attach fexit programs here (%w): no BPF trampolines on kernel functions (arm64 has them from Linux 6.4)", err)
 	}
 	if err != nil && (h.kind == kprobe || h.kind == kretprobe) && errors.Is(err, os.ErrNotExist) {
 		err = errors.New("the kernel has no kprobes (CONFIG_KPROBES is off, or tracefs has no kprobe_events)")

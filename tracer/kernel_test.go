@@ -1,6 +1,7 @@
 package tracer_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -541,6 +542,7 @@ func TestExternalPrograms(t *testing.T) {
 
 // A socket's own IP_LOCAL_PORT_RANGE narrows the range its port came from.
 func TestSocketPortRange(t *testing.T) {
+	skipWithoutSocketPortRange(t)
 	ns := newNS(t)
 	s := openTracer(t, tracer.Options{}).start()
 	r := py(t, ns, "narrow-connect", "127.0.0.1", fmt.Sprint(holdPort), "40100", "40103")
@@ -554,6 +556,19 @@ func TestSocketPortRange(t *testing.T) {
 	}
 	if a.Search <= 0 || a.Search > time.Second {
 		t.Errorf("search = %v: a TCP connect's port search is timed", a.Search)
+	}
+}
+
+// skipWithoutSocketPortRange skips on kernels that refuse the option.
+func skipWithoutSocketPortRange(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	const ipLocalPortRange = 51
+	if err := unix.SetsockoptInt(fd, unix.SOL_IP, ipLocalPortRange, 40103<<16|40100); errors.Is(err, unix.ENOPROTOOPT) {
+		t.Skip("not on this kernel: IP_LOCAL_PORT_RANGE, a socket's own port range, needs Linux 6.3+ (or a stable kernel it was backported to, as Debian's 6.1)")
 	}
 }
 

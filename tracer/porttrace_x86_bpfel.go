@@ -152,6 +152,7 @@ type porttraceSockInfo struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	porttraceMapCalib               = "calib"
 	porttraceMapCtrEvents           = "ctr_events"
 	porttraceMapCtrHolds            = "ctr_holds"
 	porttraceMapEvents              = "events"
@@ -186,12 +187,14 @@ const (
 	porttraceProgPtListUdp          = "pt_list_udp"
 	porttraceProgPtPostBind4        = "pt_post_bind4"
 	porttraceProgPtPostBind6        = "pt_post_bind6"
+	porttraceProgPtRegsCalib        = "pt_regs_calib"
 	porttraceProgPtSend             = "pt_send"
 	porttraceProgPtSendmsg4         = "pt_sendmsg4"
 	porttraceProgPtSendmsg6         = "pt_sendmsg6"
 	porttraceProgPtSockRelease      = "pt_sock_release"
 	porttraceProgPtSockops          = "pt_sockops"
 	porttraceProgPtState            = "pt_state"
+	porttraceVarCalibTid            = "calib_tid"
 	porttraceVarCountOn             = "count_on"
 	porttraceVarF_comms             = "f_comms"
 	porttraceVarF_family            = "f_family"
@@ -202,6 +205,7 @@ const (
 	porttraceVarF_portsOn           = "f_ports_on"
 	porttraceVarF_proto             = "f_proto"
 	porttraceVarFailuresOnly        = "failures_only"
+	porttraceVarRegsOff             = "regs_off"
 	porttraceVarSkInHash            = "sk_in_hash"
 	porttraceVarTierPrecise         = "tier_precise"
 	porttraceVarUnusedPtEvent       = "unused_pt_event"
@@ -279,6 +283,7 @@ type porttraceProgramSpecs struct {
 	PtListUdp          *ebpf.ProgramSpec `ebpf:"pt_list_udp"`
 	PtPostBind4        *ebpf.ProgramSpec `ebpf:"pt_post_bind4"`
 	PtPostBind6        *ebpf.ProgramSpec `ebpf:"pt_post_bind6"`
+	PtRegsCalib        *ebpf.ProgramSpec `ebpf:"pt_regs_calib"`
 	PtSend             *ebpf.ProgramSpec `ebpf:"pt_send"`
 	PtSendmsg4         *ebpf.ProgramSpec `ebpf:"pt_sendmsg4"`
 	PtSendmsg6         *ebpf.ProgramSpec `ebpf:"pt_sendmsg6"`
@@ -291,6 +296,7 @@ type porttraceProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type porttraceMapSpecs struct {
+	Calib      *ebpf.MapSpec `ebpf:"calib"`
 	CtrEvents  *ebpf.MapSpec `ebpf:"ctr_events"`
 	CtrHolds   *ebpf.MapSpec `ebpf:"ctr_holds"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
@@ -306,6 +312,7 @@ type porttraceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type porttraceVariableSpecs struct {
+	CalibTid           *ebpf.VariableSpec `ebpf:"calib_tid"`
 	CountOn            *ebpf.VariableSpec `ebpf:"count_on"`
 	F_comms            *ebpf.VariableSpec `ebpf:"f_comms"`
 	F_family           *ebpf.VariableSpec `ebpf:"f_family"`
@@ -316,6 +323,7 @@ type porttraceVariableSpecs struct {
 	F_portsOn          *ebpf.VariableSpec `ebpf:"f_ports_on"`
 	F_proto            *ebpf.VariableSpec `ebpf:"f_proto"`
 	FailuresOnly       *ebpf.VariableSpec `ebpf:"failures_only"`
+	RegsOff            *ebpf.VariableSpec `ebpf:"regs_off"`
 	SkInHash           *ebpf.VariableSpec `ebpf:"sk_in_hash"`
 	TierPrecise        *ebpf.VariableSpec `ebpf:"tier_precise"`
 	UnusedPtEvent      *ebpf.VariableSpec `ebpf:"unused_pt_event"`
@@ -346,6 +354,7 @@ func (o *porttraceObjects) Close() error {
 //
 // It can be passed to loadPorttraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type porttraceMaps struct {
+	Calib      *ebpf.Map `ebpf:"calib"`
 	CtrEvents  *ebpf.Map `ebpf:"ctr_events"`
 	CtrHolds   *ebpf.Map `ebpf:"ctr_holds"`
 	Events     *ebpf.Map `ebpf:"events"`
@@ -359,6 +368,7 @@ type porttraceMaps struct {
 
 func (m *porttraceMaps) Close() error {
 	return _PorttraceClose(
+		m.Calib,
 		m.CtrEvents,
 		m.CtrHolds,
 		m.Events,
@@ -375,6 +385,7 @@ func (m *porttraceMaps) Close() error {
 //
 // It can be passed to loadPorttraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type porttraceVariables struct {
+	CalibTid           *ebpf.Variable `ebpf:"calib_tid"`
 	CountOn            *ebpf.Variable `ebpf:"count_on"`
 	F_comms            *ebpf.Variable `ebpf:"f_comms"`
 	F_family           *ebpf.Variable `ebpf:"f_family"`
@@ -385,6 +396,7 @@ type porttraceVariables struct {
 	F_portsOn          *ebpf.Variable `ebpf:"f_ports_on"`
 	F_proto            *ebpf.Variable `ebpf:"f_proto"`
 	FailuresOnly       *ebpf.Variable `ebpf:"failures_only"`
+	RegsOff            *ebpf.Variable `ebpf:"regs_off"`
 	SkInHash           *ebpf.Variable `ebpf:"sk_in_hash"`
 	TierPrecise        *ebpf.Variable `ebpf:"tier_precise"`
 	UnusedPtEvent      *ebpf.Variable `ebpf:"unused_pt_event"`
@@ -424,6 +436,7 @@ type porttracePrograms struct {
 	PtListUdp          *ebpf.Program `ebpf:"pt_list_udp"`
 	PtPostBind4        *ebpf.Program `ebpf:"pt_post_bind4"`
 	PtPostBind6        *ebpf.Program `ebpf:"pt_post_bind6"`
+	PtRegsCalib        *ebpf.Program `ebpf:"pt_regs_calib"`
 	PtSend             *ebpf.Program `ebpf:"pt_send"`
 	PtSendmsg4         *ebpf.Program `ebpf:"pt_sendmsg4"`
 	PtSendmsg6         *ebpf.Program `ebpf:"pt_sendmsg6"`
@@ -459,6 +472,7 @@ func (p *porttracePrograms) Close() error {
 		p.PtListUdp,
 		p.PtPostBind4,
 		p.PtPostBind6,
+		p.PtRegsCalib,
 		p.PtSend,
 		p.PtSendmsg4,
 		p.PtSendmsg6,

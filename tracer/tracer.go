@@ -49,7 +49,7 @@ type Options struct {
 
 // ErrKernelTooOld is wrapped by errors from kernels that offer no tier of
 // hooks porttrace has.
-var ErrKernelTooOld = errors.New("this kernel offers none of porttrace's hook tiers: the precise hooks need BPF trampolines (fexit), the kprobe ones kprobes, the portable ones BTF-typed tracepoints and cgroup socket hooks (Linux 5.15 or later)")
+var ErrKernelTooOld = errors.New("this kernel offers none of porttrace's hook tiers: the precise hooks need BPF trampolines (fexit), the kprobe ones kprobes, the portable ones BTF-typed tracepoints and cgroup socket hooks (Linux 5.10 or later)")
 
 // ErrClosed is returned by Read once the tracer is closed.
 var ErrClosed = errors.New("tracer closed")
@@ -169,7 +169,7 @@ func checkHost(opts Options) error {
 		return err
 	}
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
-		return errors.New("this kernel does not publish BTF (/sys/kernel/btf/vmlinux is missing): porttrace needs Linux 5.11 or later built with CONFIG_DEBUG_INFO_BTF=y")
+		return errors.New("this kernel does not publish BTF (/sys/kernel/btf/vmlinux is missing): porttrace needs Linux 5.10 or later built with CONFIG_DEBUG_INFO_BTF=y")
 	}
 	// Kernels from 5.11 on account BPF memory to the cgroup; on older ones
 	// the limit must go, and where it cannot the load will say so.
@@ -200,12 +200,22 @@ func load(opts Options, tr tier, progs []string) (_ *Tracer, err error) {
 		return nil, fmt.Errorf("set wakeup threshold: %w", err)
 	}
 
-	if err := errors.Join(spec.Variables["tier_precise"].Set(tr.precise), spec.Variables["sk_in_hash"].Set(tr.skInHash),
+	kf := kernelOffers()
+	inHash := tr.skInHash || !kf.tracingSkStorage
+	if err := errors.Join(spec.Variables["tier_precise"].Set(tr.precise), spec.Variables["sk_in_hash"].Set(inHash),
 		spec.Variables["count_on"].Set(opts.Count), spec.Variables["failures_only"].Set(opts.Count && opts.FailuresOnly)); err != nil {
 		return nil, fmt.Errorf("set tier: %w", err)
 	}
-	if tr.skInHash {
+	if inHash {
 		spec.Maps["sock_hash"].MaxEntries = 1 << 17 // ports held at once, with room
+	}
+	if tr.precise && !kf.taskPtRegs {
+		if kf.regsErr != nil {
+			return nil, &tierError{tr.name, fmt.Errorf("find a system call's registers without bpf_task_pt_regs (Linux 5.15+): %w", kf.regsErr)}
+		}
+		if err := spec.Variables["regs_off"].Set(kf.regsOff); err != nil {
+			return nil, fmt.Errorf("set regs_off: %w", err)
+		}
 	}
 	keep := map[string]bool{}
 	for _, p := range progs {
@@ -309,7 +319,7 @@ func (t *Tracer) Notes() []string { return append([]string(nil), t.notes...) }
 func (t *Tracer) Existing() ([]Event, error) {
 	var data []byte
 	err := t.withColl(func(c *ebpf.Collection) (err error) {
-		data, err = readIter(c.Programs["pt_existing"], "iter/task_file (needs Linux 5.11+)")
+		data, err = readIter(c.Programs["pt_existing"], "iter/task_file (needs Linux 5.10+)")
 		return err
 	})
 	if err != nil {

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Hooks every tier attaches: tp_btf/inet_sock_set_state (owners of TCP
+ * connect and listen, ends of holds), tp_btf/tcp_destroy_sock,
+ * cgroup/sock_release; with the outcomes a port search leaves to be
+ * settled late, and alloc_from_sk, which the tiers' hooks share.
+ */
+#ifndef PORTTRACE_SHARED_H
+#define PORTTRACE_SHARED_H
+
+/* The state a TCP socket left its port in when the full socket closed:
+ * tcp_time_wait() hands the port to a mini-socket and then closes the full
+ * one from FIN_WAIT2 (or CLOSING) without an error; a reset sets sk_err. */
+static __always_inline __u8 left_state(struct sock *sk, int oldstate)
+{
+	if (oldstate != TCP_FIN_WAIT2 && oldstate != TCP_CLOSING && oldstate != TCP_TIME_WAIT)
+		return TCP_CLOSE;
+	if (BPF_CORE_READ(sk, sk_err))
+		return TCP_CLOSE;
+	if (oldstate != TCP_FIN_WAIT2)
+		return TCP_TIME_WAIT;
+	/* tcp_fin() marks SOCK_DONE before it moves on to TIME_WAIT */
+	unsigned long fl = BPF_CORE_READ(sk, __sk_common.skc_flags);
+	return (fl & (1UL << SOCK_DONE)) ? TCP_TIME_WAIT : TCP_FIN_WAIT2;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
+{
+	if (BPF_CORE_READ_BITFIELD(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+
+	if (oldstate == TCP_CLOSE && (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN)) {
+		/* connect() or listen(), in the caller's context: the owner of a
+		 * port the kernel is about to pick. */
+		struct sock_info *si = si_get(sk, true);
+		if (!si)
+			return 0;
+		if (BPF_CORE_READ(sk, __sk_common.skc_num))
+			si->flags |= SI_HAS_PORT;
+		if (!(si->flags & SI_HAS_PORT))
+			owner_from_current(si);
+		if (newstate == TCP_SYN_SENT) {
+			si->flags |= SI_CONNECTING;
+			si->connect_ns = bpf_ktime_get_ns();
+		}
+		return 0;
+	}
+	if (newstate != TCP_CLOSE)
+		return 0;
+
+	struct sock_info *si = si_get(sk, false);
+	if (!si)
+		return 0;
+
+	if (!tier_precise && (si->flags & SI_CONNECTING) && oldstate == TCP_SYN_SENT) {
+		/* tcp_v4/v6_connect() failed before tcp_connect(): in process
+		 * context, so the current task is the caller. */
+		si->flags &= ~SI_CONNECTING;
+		__u16 sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+		if (!(si->flags & SI_HAS_PORT) && sport)
+			return 0; /* a port was found; routing failed after */
+		struct sock_info f = {};
+		owner_from_current(&f);
+		f.proto = IPPROTO_TCP;
+		f.via = PT_VIA_CONNECT;
+		addrs_from_sk(sk, &f);
+		f.port = sport;
+		net_info_sk(sk, &f);
+		if (who_wanted(&f))
+			emit(PT_KIND_FAIL, &f, 0, EADDRNOTAVAIL);
+		return 0;
+	}
+	si->flags &= ~SI_CONNECTING;
+
+	/* An explicitly bound port stays with the socket until it is
+	 * destroyed (tcp_destroy_sock below). */
+	__u8 locks = BPF_CORE_READ_BITFIELD(sk, sk_userlocks);
+	if ((locks & SOCK_BINDPORT_LOCK) && !(si->flags & SI_RELEASED))
+		return 0;
+	if (si->flags & SI_TRACKED) {
+		remote_if_unknown(sk, si);
+		emit(PT_KIND_RELEASE, si, left_state(sk, oldstate), 0);
+	}
+	hold_end(si);
+	return 0;
+}
+
+/* The full socket is freed: whatever port it still held goes back. This
+ * catches the sockets whose port outlives ->CLOSE (bound explicitly) and
+ * those that never left CLOSE (bind(0) then close), where no state change
+ * is traced. */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(pt_destroy, struct sock *sk)
+{
+	struct sock_info *si = si_get(sk, false);
+	if (!si)
+		return 0;
+	if (si->flags & SI_TRACKED) {
+		remote_if_unknown(sk, si);
+		emit(PT_KIND_RELEASE, si, TCP_CLOSE, 0);
+	}
+	hold_end(si);
+	si_forget(sk);
+	return 0;
+}
+
+/* A bind() that post_bind never answered did not get its port. */
+static __always_inline void bind_failed(struct sock_info *si)
+{
+	si->flags &= ~SI_BIND_REQ;
+	si->ev_flags = PT_EV_DEFERRED;
+	if (who_wanted(si))
+		emit_at(PT_KIND_FAIL, si, 0, EADDRINUSE, si->alloc_ns);
+	si->ev_flags = 0;
+}
+
+/* ---- UDP: connect() ---- */
+
+/* connect() on an unbound UDP socket autobinds right after this hook. */
+static __always_inline void udp_connect_failed(struct sock_info *si)
+{
+	si->flags &= ~SI_UDP_CONNECT;
+	si->ev_flags = PT_EV_DEFERRED;
+	if (who_wanted(si))
+		emit_at(PT_KIND_FAIL, si, 0, EAGAIN, si->alloc_ns);
+	si->ev_flags = 0;
+}
+
+/* connect() on an unbound UDP socket picked port: report it now, with the
+ * connect's caller and time, which the socket carries (deferred). */
+static __always_inline void udp_connect_commit(struct sock *sk, struct sock_info *si, __u16 port)
+{
+	si->flags &= ~SI_UDP_CONNECT;
+	local_addr_from_sk(sk, si);
+	si->ev_flags = PT_EV_DEFERRED;
+	alloc_commit_at(si, port, PT_VIA_CONNECT, true, si->alloc_ns);
+	si->ev_flags = 0;
+}
+
+/* The socket no longer holds the port porttrace recorded: a UDP
+ * connect(AF_UNSPEC) gave it back, and no hook of this tier ran then. The
+ * release is stamped when it is noticed, and says so. */
+static __always_inline void release_dropped(struct sock_info *si)
+{
+	if (si->flags & SI_TRACKED) {
+		si->ev_flags = PT_EV_DROPPED;
+		emit(PT_KIND_RELEASE, si, 0, 0);
+		si->ev_flags = 0;
+	}
+	hold_end(si);
+}
+
+/* udp_lib_unhash() zeroes a UDP socket's port but leaves udp_port_hash
+ * (skc_u16hashes[0]) as it was: the port a connect(AF_UNSPEC) gave back. */
+static __always_inline __u16 udp_last_port(struct sock *sk)
+{
+	__u16 p = 0;
+	bpf_core_read(&p, sizeof(p), &sk->__sk_common.skc_u16hashes[0]);
+	return p;
+}
+
+/* The last connect() of an unbound UDP socket left it without a port: it
+ * found none (EAGAIN), or found one that a connect(AF_UNSPEC) has given
+ * back since (glibc's getaddrinfo probes candidates that way). */
+static __always_inline void udp_connect_unbound(struct sock *sk, struct sock_info *si)
+{
+	__u16 last = udp_last_port(sk);
+	if (!last || last == si->last_port) {
+		udp_connect_failed(si);
+		return;
+	}
+	udp_connect_commit(sk, si, last);
+	release_dropped(si);
+}
+
+/* A port found for a socket that had none, in its caller's context: the
+ * socket tells the rest. A UDP autobind runs before the socket is connected,
+ * so its destination comes from the call. */
+static __always_inline void alloc_from_sk(struct sock *sk, struct sock_info *si, __u16 port, __u8 proto, __u8 via, bool ephemeral)
+{
+	if (!si || !port || (si->flags & SI_HAS_PORT))
+		return;
+	owner_from_current(si);
+	si->proto = proto;
+	si->ev_flags = 0;
+	addrs_from_sk(sk, si);
+	if (proto == IPPROTO_UDP && via != PT_VIA_BIND && !si->rport)
+		dest_from_syscall(si);
+	net_info_sk(sk, si);
+	alloc_commit(si, port, via, ephemeral);
+}
+
+/* ---- release ---- */
+
+SEC("cgroup/sock_release")
+int pt_sock_release(struct bpf_sock *ctx)
+{
+	struct sock_info *si = si_get(ctx, false);
+	if (!si)
+		return 1;
+	si->flags |= SI_RELEASED;
+	if (si->flags & SI_BIND_REQ)
+		bind_failed(si);
+	/* The context hides the port here: read it from the socket. */
+	struct sock *sk = (struct sock *)ctx;
+	__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (si->flags & SI_UDP_CONNECT) {
+		if (port)
+			udp_connect_commit(sk, si, port); /* connected, never sent on */
+		else
+			udp_connect_unbound(sk, si);
+	}
+	if (ctx->protocol != IPPROTO_UDP)
+		return 1; /* TCP: the ->CLOSE state change ends the hold */
+	if ((si->flags & SI_HAS_PORT) && !port) {
+		release_dropped(si);
+	} else if (si->flags & SI_TRACKED) {
+		remote_if_unknown(sk, si);
+		emit(PT_KIND_RELEASE, si, 0, 0);
+	}
+	hold_end(si);
+	si_forget(ctx);
+	return 1;
+}
+
+#endif
