@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -15,24 +16,45 @@ import (
 )
 
 // recorder is porttrace running with -o, its stdout thrown away.
-func recorder(t *testing.T, file string, args ...string) (*exec.Cmd, *strings.Builder) {
+func recorder(t *testing.T, file string, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	nstest.RequireRoot(t)
 	cmd := tracing(append([]string{"--no-existing", "-o", file}, args...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// Tracing has started once the start event is recorded, which the
+	// announcement on stderr follows (with a busy host, a small
+	// --rotate-size may have rotated the file by the time it is read).
 	for deadline := time.Now().Add(nstest.Scaled(10 * time.Second)); ; time.Sleep(20 * time.Millisecond) {
-		if b, _ := os.ReadFile(file); strings.HasPrefix(string(b), `{"event":"start"`) {
-			return cmd, &stderr
+		if strings.Contains(stderr.String(), "porttrace: tracing ") {
+			return cmd, stderr
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no start event in %s after 10s: %s", file, stderr.String())
+			t.Fatalf("porttrace did not start tracing within 10s: %s", stderr.String())
 		}
 	}
+}
+
+// syncBuffer is a buffer one goroutine writes while another reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 type jsonReport struct {
