@@ -25,7 +25,8 @@ test:
 test-kernel61:
 	bash .ci/kernel61-tests.sh
 
-# The same on Debian 11's Linux 5.10, the oldest kernel porttrace supports.
+# The same on Debian 11's Linux 5.10, the oldest kernel porttrace supports:
+# the precise and portable tiers (TIERS="precise kprobe portable" for all).
 test-kernel510:
 	VM_KERNEL=5.10 bash .ci/kernel61-tests.sh
 
