@@ -53,19 +53,8 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Until tracing has started, nothing is recorded: an error leaves no
-	// empty file behind, and the file --force was to replace as it was.
-	// After, an error still closes the recording, keeping what it holds.
-	started, closed := false, false
-	defer func() {
-		switch {
-		case rec == nil || closed:
-		case !started:
-			rec.Abort()
-		default:
-			rec.Close()
-		}
-	}()
+	guard := &recordingGuard{rec: rec}
+	defer guard.end()
 	defer t.Close()
 	pods, err := workload.Open(ctx, cfg.CRISocket)
 	if err != nil {
@@ -102,12 +91,9 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		}
 	}
 	sink.write(&start)
-	if rec != nil {
-		if err := rec.Commit(); err != nil {
-			return err
-		}
+	if err := guard.commit(); err != nil {
+		return err
 	}
-	started = true
 	if cfg.Format == "text" {
 		fmt.Fprintf(stderr, "porttrace: tracing %s in %d network namespace%s (%s hooks, %d attached); Ctrl-C to stop\n",
 			output.Printable(describeFilter(&cfg)), len(nss), plural(len(nss)), t.Tier(), len(t.Hooks()))
@@ -183,7 +169,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	var recErr error
 	if rec != nil {
-		recErr, closed = rec.Close(), true
+		recErr = guard.close()
 		if n := rec.Dropped(); n > 0 {
 			recErr = fmt.Errorf("%w (%d events were not written to %s)", recErr, n, cfg.Output)
 		}
@@ -245,6 +231,42 @@ func pump(t *tracer.Tracer, track *pressure.Tracker, tick time.Duration, emit fu
 			emit(&extra[i])
 		}
 	}
+}
+
+// recordingGuard ends a recording on every exit path. Until tracing has
+// started nothing is recorded: an error leaves no empty file behind, and
+// the file --force was to replace stays as it was. After, an error still
+// closes the recording, keeping what it holds.
+type recordingGuard struct {
+	rec             *record.Writer // nil: nothing is recorded
+	started, closed bool
+}
+
+func (g *recordingGuard) end() {
+	switch {
+	case g.rec == nil || g.closed:
+	case !g.started:
+		g.rec.Abort()
+	default:
+		g.rec.Close()
+	}
+}
+
+// commit keeps the recording: tracing has started.
+func (g *recordingGuard) commit() error {
+	if g.rec != nil {
+		if err := g.rec.Commit(); err != nil {
+			return err
+		}
+	}
+	g.started = true
+	return nil
+}
+
+// close ends the recording at the end of the run.
+func (g *recordingGuard) close() error {
+	g.closed = true
+	return g.rec.Close()
 }
 
 // openRecorded creates the recording cfg asks for, if any, then opens the

@@ -151,18 +151,8 @@ func RunServe(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// As in the trace: nothing is recorded until serving has started, and
-	// after, an error still closes the recording.
-	started, closed := false, false
-	defer func() {
-		switch {
-		case rec == nil || closed:
-		case !started:
-			rec.Abort()
-		default:
-			rec.Close()
-		}
-	}()
+	guard := &recordingGuard{rec: rec}
+	defer guard.end()
 	defer t.Close()
 	pods, err := workload.Open(ctx, cfg.CRISocket)
 	if err != nil {
@@ -182,12 +172,9 @@ func RunServe(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	sink.write(&tracer.Event{Kind: tracer.KindStart, Time: began.UTC(), Start: &tracer.StartInfo{
 		Version: Version(), Tier: t.Tier(), TierReason: t.TierReason(), Hooks: t.Hooks(), Filter: "all", Namespaces: nss, Notes: t.Notes(),
 	}})
-	if rec != nil {
-		if err := rec.Commit(); err != nil {
-			return err
-		}
+	if err := guard.commit(); err != nil {
+		return err
 	}
-	started = true
 	var stats tracer.StopInfo
 	emit := func(e *tracer.Event) {
 		pods.Fill(e)
@@ -241,8 +228,7 @@ func RunServe(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	default:
 	}
 	if rec != nil {
-		closed = true
-		rerr = errors.Join(rerr, rec.Close())
+		rerr = errors.Join(rerr, guard.close())
 	}
 	fmt.Fprintf(stderr, "porttrace serve: stopped after %s; %d failures seen, %d events lost\n", stats.Duration.Round(time.Millisecond), stats.Fails, t.Lost())
 	return rerr
