@@ -19,7 +19,6 @@ import (
 	"github.com/porttrace/porttrace/internal/pressure"
 	"github.com/porttrace/porttrace/internal/record"
 	"github.com/porttrace/porttrace/internal/report"
-	"github.com/porttrace/porttrace/internal/workload"
 	"github.com/porttrace/porttrace/tracer"
 )
 
@@ -49,23 +48,12 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	setColor(cfg.Color, stdout)
 
-	rec, t, err := openRecorded(cfg, tracer.Options{Filter: cfg.Filter, BufferSize: cfg.BufferSize, SkipHooks: cfg.SkipHooks, Hooks: cfg.Hooks}, stderr)
+	ses, err := openSession(ctx, cfg, tracer.Options{Filter: cfg.Filter, BufferSize: cfg.BufferSize, SkipHooks: cfg.SkipHooks, Hooks: cfg.Hooks}, stderr)
 	if err != nil {
 		return err
 	}
-	guard := &recordingGuard{rec: rec}
-	defer guard.end()
-	defer t.Close()
-	pods, err := workload.Open(ctx, cfg.CRISocket)
-	if err != nil {
-		return err
-	}
-	defer pods.Close()
-
-	nss, err := tracer.Namespaces()
-	if err != nil {
-		return err
-	}
+	defer ses.close()
+	rec, t, guard, pods, nss := ses.rec, ses.t, ses.guard, ses.pods, ses.nss
 	began := time.Now()
 	start := tracer.Event{Kind: tracer.KindStart, Time: began.UTC(), Start: &tracer.StartInfo{
 		Version: Version(), Tier: t.Tier(), TierReason: t.TierReason(), Hooks: t.Hooks(), Filter: describeTrace(&cfg), Namespaces: nss, Notes: t.Notes(),
@@ -231,67 +219,6 @@ func pump(t *tracer.Tracer, track *pressure.Tracker, tick time.Duration, emit fu
 			emit(&extra[i])
 		}
 	}
-}
-
-// recordingGuard ends a recording on every exit path. Until tracing has
-// started nothing is recorded: an error leaves no empty file behind, and
-// the file --force was to replace stays as it was. After, an error still
-// closes the recording, keeping what it holds.
-type recordingGuard struct {
-	rec             *record.Writer // nil: nothing is recorded
-	started, closed bool
-}
-
-func (g *recordingGuard) end() {
-	switch {
-	case g.rec == nil || g.closed:
-	case !g.started:
-		g.rec.Abort()
-	default:
-		g.rec.Close()
-	}
-}
-
-// commit keeps the recording: tracing has started.
-func (g *recordingGuard) commit() error {
-	if g.rec != nil {
-		if err := g.rec.Commit(); err != nil {
-			return err
-		}
-	}
-	g.started = true
-	return nil
-}
-
-// close ends the recording at the end of the run.
-func (g *recordingGuard) close() error {
-	g.closed = true
-	return g.rec.Close()
-}
-
-// openRecorded creates the recording cfg asks for, if any, then opens the
-// tracer: a bad path fails before any hook is attached. If the tracer does
-// not open, the recording is abandoned: nothing is left behind, and a file
-// --force was to replace stays as it was. Once tracing has started, the
-// caller commits the recording.
-func openRecorded(cfg Config, opts tracer.Options, stderr io.Writer) (*record.Writer, *tracer.Tracer, error) {
-	var rec *record.Writer
-	if cfg.Output != "" {
-		var err error
-		ropts := record.Options{Force: cfg.Force, RotateSize: cfg.RotateSize, RotateKeep: cfg.RotateKeep, Compress: cfg.Compress,
-			OnError: func(err error) { fmt.Fprintf(stderr, "porttrace: %s\n", output.Printable(err.Error())) }}
-		if rec, err = record.Create(cfg.Output, ropts); err != nil {
-			return nil, nil, err
-		}
-	}
-	t, err := tracer.Open(opts)
-	if err != nil {
-		if rec != nil {
-			rec.Abort()
-		}
-		return nil, nil, err
-	}
-	return rec, t, nil
 }
 
 func setColor(mode string, stdout io.Writer) {

@@ -18,7 +18,6 @@ import (
 	"github.com/porttrace/porttrace/internal/output"
 	"github.com/porttrace/porttrace/internal/pressure"
 	"github.com/porttrace/porttrace/internal/serve"
-	"github.com/porttrace/porttrace/internal/workload"
 	"github.com/porttrace/porttrace/tracer"
 )
 
@@ -147,27 +146,17 @@ func RunServe(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if opts.FailuresOnly {
 		opts.Poll, tick = time.Second, time.Second
 	}
-	rec, t, err := openRecorded(cfg, opts, stderr)
+	ses, err := openSession(ctx, cfg, opts, stderr)
 	if err != nil {
 		return err
 	}
-	guard := &recordingGuard{rec: rec}
-	defer guard.end()
-	defer t.Close()
-	pods, err := workload.Open(ctx, cfg.CRISocket)
-	if err != nil {
-		return err
-	}
-	defer pods.Close()
+	defer ses.close()
+	rec, t, guard, pods, nss := ses.rec, ses.t, ses.guard, ses.pods, ses.nss
 	if err := pods.Warning(); err != nil {
 		fmt.Fprintf(stderr, "porttrace: %s\n", output.Printable(podNotes(pods)[0]))
 	}
 	sink := newSink(sc.LogFormat, stdout, rec)
 	defer sink.flush()
-	nss, err := tracer.Namespaces()
-	if err != nil {
-		return err
-	}
 	began := time.Now()
 	sink.write(&tracer.Event{Kind: tracer.KindStart, Time: began.UTC(), Start: &tracer.StartInfo{
 		Version: Version(), Tier: t.Tier(), TierReason: t.TierReason(), Hooks: t.Hooks(), Filter: "all", Namespaces: nss, Notes: t.Notes(),
