@@ -6,7 +6,7 @@ BIN := bin/porttrace
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -s -w -X github.com/porttrace/porttrace/internal/cli.version=$(VERSION)
 
-.PHONY: all build test test-kernel61 test-kernel510 unit bench bench-kernel61 bench-kernel510 generate check-generated fuzz clean
+.PHONY: all build test test-kernel61 test-kernel510 test-kernels unit bench bench-kernel61 bench-kernel510 generate check-generated fuzz clean
 
 all: build
 
@@ -19,19 +19,21 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
 
-# Only the tests that need neither root nor a kernel.
 # The real-kernel tests again on Debian's Linux 6.1 under qemu, once per hook
-# tier, each in its own VM (root; needs qemu-system-x86, busybox-static).
+# tier, in one VM (root; needs qemu-system-x86, busybox-static).
 test-kernel61:
 	bash .ci/kernel61-tests.sh
 
-# The same on Debian 11's Linux 5.10, the oldest kernel porttrace supports:
-# the precise and portable tiers (TIERS="precise kprobe portable" for all).
+# The same on Debian 11's Linux 5.10, the oldest kernel porttrace supports.
 test-kernel510:
 	VM_KERNEL=5.10 bash .ci/kernel61-tests.sh
 
-# The tiers side by side on Linux 6.1 under qemu (the one kernel here that
-# loads them all): same loops as bench, ratios to compare within the run.
+# Both, side by side (what CI runs): each VM on one of two cores.
+test-kernels:
+	bash .ci/kernels.sh
+
+# The tiers compared on Linux 6.1 under qemu: the same loops as bench, bare
+# and traced in each tier; ratios to compare within the run.
 bench-kernel61:
 	bash .ci/kernel61-bench.sh
 
@@ -39,6 +41,7 @@ bench-kernel61:
 bench-kernel510:
 	VM_KERNEL=5.10 bash .ci/kernel61-bench.sh
 
+# Only the tests that need neither root nor a kernel.
 unit:
 	$(GO) test -count=1 -run 'Unit|Parse|Format|JSON|Text|Decode|Flag' ./...
 

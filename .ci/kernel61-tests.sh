@@ -11,16 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 run=${1:-.}
-# On 5.10 by default two tiers, to keep .ci/run under 45 minutes on two
-# cores: what is particular to 5.10 (records in sock_hash, registers at a
-# measured offset, sockets of files through sockfs) is in the programs the
-# precise and portable tiers run; the kprobe tier adds only its own entry and
-# return programs, which 6.1 tests, and doctor (run first) loads it there.
-if [ "${VM_KERNEL:-6.1}" = 5.10 ]; then
-	tiers=${TIERS:-precise portable}
-else
-	tiers=${TIERS:-precise kprobe portable}
-fi
+tiers=${TIERS:-precise kprobe portable}
 name=kernel${VM_KERNEL:-6.1}
 name=${name//./}
 
@@ -52,7 +43,7 @@ echo \"=== verdict $suite $tier \$rc\""
 done
 
 start=$(date +%s)
-out=$(VM_KERNEL=${VM_KERNEL:-6.1} VM_TIMEOUT=${VM_TIMEOUT:-1500} bash .ci/vm61.sh "$script" 2>&1) || true
+out=$(VM_KERNEL=${VM_KERNEL:-6.1} VM_TIMEOUT=${VM_TIMEOUT:-2100} bash .ci/vm61.sh "$script" 2>&1) || true
 echo "$out"
 
 failed=0

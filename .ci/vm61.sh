@@ -23,6 +23,7 @@
 #   VM_TIMEOUT=900    seconds for the whole run (boot included)
 #   VM_MEM=4096       guest memory, MiB (the writable layer is RAM, see below)
 #   VM_SMP=2          guest CPUs
+#   VM_ACCEL=tcg,thread=single   qemu -accel (see "Single-threaded TCG" below)
 #   VM_ENV="A B"      names of host variables to pass into the command's
 #                     environment (PATH is always passed; HOME=/root)
 #   VM_VERBOSE=1      print timings (boot-to-command, total) to stderr
@@ -70,6 +71,10 @@ repo=$(cd "$(dirname "$0")/.." && pwd -P)
 timeout_s=${VM_TIMEOUT:-900}
 mem=${VM_MEM:-4096}
 smp=${VM_SMP:-2}
+# Single-threaded TCG: with a host thread per vCPU, a guest patching its own
+# code (a kprobe or tracepoint attached) hung, one vCPU looping on a stale
+# int3 (docs/kernels.md). Two VMs side by side use two host cores.
+accel=${VM_ACCEL:-tcg,thread=single}
 kver=${VM_KERNEL:-6.1}
 case $kver in
 6.1) cache=${VM61_CACHE:-${XDG_CACHE_HOME:-/var/cache}/porttrace-vm61} ;;
@@ -240,7 +245,7 @@ for _ in $(seq 100); do [ -S "$sock" ] && break; kill -0 "$vfs_pid" 2>/dev/null 
 # --- boot ---------------------------------------------------------------------
 log=$work/console.log
 set +e
-timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -m "$mem" -smp "$smp" \
+timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 -accel "$accel" -m "$mem" -smp "$smp" \
 	-nographic -no-reboot -nic none \
 	-object memory-backend-memfd,id=mem,size="${mem}M",share=on -numa node,memdev=mem \
 	-chardev socket,id=vfs,path="$sock" -device vhost-user-fs-pci,chardev=vfs,tag=hostroot \
