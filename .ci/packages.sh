@@ -39,7 +39,7 @@ warnings=$(groff -man -Tutf8 -ww -z dist/share/porttrace.8 2>&1)
 pkgfiles=$(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print substr($6, 2)}' | sort)
 gone() {
 	local p
-	for p in $pkgfiles /var/log/porttrace /var/lib/dpkg/info/porttrace.list; do
+	for p in $pkgfiles /var/log/porttrace /usr/share/porttrace /var/lib/dpkg/info/porttrace.list; do
 		# Until purged, dpkg keeps the conffile and its record of the package.
 		case "$p" in /etc/default/porttrace | /var/lib/dpkg/info/*) [ "$1" = keepconf ] && continue ;; esac
 		[ ! -e "$p" ] || fail "$p is still there after $2"
@@ -54,6 +54,7 @@ step "dpkg -i $deb"
 dpkg -i "$deb"
 dpkg -s porttrace | grep -q "^Status: install ok installed" || fail "dpkg -s: $(dpkg -s porttrace)"
 for p in /usr/sbin/porttrace /usr/lib/systemd/system/porttrace.service /etc/default/porttrace \
+	/usr/lib/systemd/system/porttrace-serve.service /usr/share/porttrace/prometheus/porttrace-rules.yml \
 	/usr/share/man/man8/porttrace.8.gz /usr/share/bash-completion/completions/porttrace \
 	/usr/share/zsh/vendor-completions/_porttrace /usr/share/fish/vendor_completions.d/porttrace.fish; do
 	[ -f "$p" ] || fail "$p not installed"
@@ -68,6 +69,23 @@ step "the unit's command, for 2 s: its recording is root's alone and readable"
 [ "$(stat -c %a /var/log/porttrace/trace.jsonl)" = 600 ] || fail "the recording's mode is $(stat -c %a /var/log/porttrace/trace.jsonl)"
 /usr/sbin/porttrace report /var/log/porttrace/trace.jsonl* | head -3
 rm /var/log/porttrace/trace.jsonl # so that dpkg -r can take the directory
+
+step "the serve unit's command: metrics ready, then SIGTERM ends it with 0"
+unit=/usr/lib/systemd/system/porttrace-serve.service
+grep -q '^ExecStart=/usr/sbin/porttrace serve $PORTTRACE_SERVE_ARGS$' $unit || fail "$unit does not run /usr/sbin/porttrace serve with \$PORTTRACE_SERVE_ARGS"
+args=$(sed -n 's/^Environment="PORTTRACE_SERVE_ARGS=\(.*\)"$/\1/p' $unit)
+[ "$args" = "--listen :9477" ] || fail "$unit's default flags are '$args'"
+/usr/sbin/porttrace serve $args 2>"$work/serve.err" &
+serve=$!
+for _ in $(seq 100); do curl -sf localhost:9477/readyz >/dev/null && break; sleep 0.1; done
+curl -sf localhost:9477/metrics >"$work/metrics" || { cat "$work/serve.err"; fail "no metrics on :9477 from the unit's command"; }
+grep -q '^porttrace_port_range_ports{.*netns="host"' "$work/metrics" || fail "the metrics lack the host's range: $(head -20 "$work/metrics")"
+grep '^porttrace_build_info' "$work/metrics"
+kill -TERM $serve
+rc=0; wait $serve || rc=$?
+[ $rc = 0 ] || { cat "$work/serve.err"; fail "porttrace serve exited $rc on SIGTERM"; }
+promtool check rules /usr/share/porttrace/prometheus/porttrace-rules.yml || fail "the installed alert rules do not check"
+python3 -m json.tool /usr/share/porttrace/grafana/porttrace-dashboard.json >/dev/null || fail "the installed dashboard is not JSON"
 
 step "the installed porttrace doctor, as the README runs it"
 [ "$(command -v porttrace)" = /usr/sbin/porttrace ] || fail "porttrace on PATH is '$(command -v porttrace)', not /usr/sbin/porttrace"
