@@ -6,13 +6,24 @@ BIN := bin/porttrace
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -s -w -X github.com/porttrace/porttrace/internal/cli.version=$(VERSION)
 
-.PHONY: all build test test-kernel61 test-kernel510 test-kernels unit bench bench-kernel61 bench-kernel510 generate check-generated fuzz clean
+.PHONY: all build test-deps test test-kernel61 test-kernel510 test-kernels unit bench bench-kernel61 bench-kernel510 generate check-generated fuzz clean
 
 all: build
 
 # The BPF objects are committed: building needs Go only.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/porttrace
+
+# What the tests drive, from Debian's packages (root): the programs users run
+# (nginx, haproxy, sshd and ssh, dig, java, curl), containerd for the pod
+# tests, Prometheus for serve's, Chromium for the HTML report's, tmux for
+# top's terminal. The README's test command: sudo make test-deps test
+TEST_DEPS := iproute2 util-linux python3 curl netcat-openbsd gzip strace tmux chromium \
+	nginx-light haproxy openssh-server openssh-client dnsutils openjdk-17-jdk-headless \
+	containerd runc containernetworking-plugins prometheus
+test-deps:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEST_DEPS) >/dev/null
 
 # Every test: the real-kernel ones need root and skip without it, saying why.
 test:
