@@ -120,8 +120,6 @@ struct {
 	__type(value, __s64);
 } ns_held SEC(".maps");
 
-#include "counters.h"
-
 /* Filters, fixed at load time so the verifier prunes what is unused. */
 const volatile __u8 f_ports_on = 0;
 const volatile __u64 f_ports[1024] = {}; /* bitmap of 65536 ports */
@@ -131,6 +129,8 @@ const volatile __u32 f_ncomms = 0;
 const volatile char f_comms[8][16] = {};
 const volatile __u8 f_proto = 0;   /* 0: any */
 const volatile __u16 f_family = 0; /* 0: any */
+
+#include "counters.h"
 
 /* Set by the loader when the precise hooks (fexit on the functions that
  * pick ports) report allocations and failures: the shared hooks then leave

@@ -3,8 +3,9 @@
  * Counters for `porttrace serve`: allocations, failures and hold times per
  * namespace, kept in maps the daemon reads when it is scraped, so an
  * always-on monitor need not take every allocation through the ring buffer.
- * Included by common.h after struct sock_info and struct ns_key; emit_at()
- * calls count_event() for every event before it is queued.
+ * Included by common.h after struct sock_info, struct ns_key and the
+ * filters; emit_at() calls count_event() for every event before it is
+ * queued.
  */
 #ifndef PORTTRACE_COUNTERS_H
 #define PORTTRACE_COUNTERS_H
@@ -50,6 +51,15 @@ const volatile __u8 count_on = 0;
 const volatile __u8 failures_only = 0;
 
 static const struct hold_hist hold_zero;
+
+/* Serve without a recording: allocations and releases are only counted,
+ * so what only their events carry (the owner, addresses, the state a port
+ * was left in) is not read for them: each read is a helper call on every
+ * connect+close of the host. Not under a filter on what those reads give. */
+static __always_inline bool counts_only(void)
+{
+	return count_on && failures_only && !f_npids && !f_ncomms && !f_family;
+}
 
 /* The smallest k with v <= 2^k. */
 static __always_inline __u32 log2_ceil(__u64 v)

@@ -24,6 +24,36 @@ static __always_inline __u8 left_state(struct sock *sk, int oldstate)
 	return (fl & (1UL << SOCK_DONE)) ? TCP_TIME_WAIT : TCP_FIN_WAIT2;
 }
 
+/* tcp_v4/v6_connect() failed before tcp_connect(): in process context, so
+ * the current task is the caller. */
+static __always_inline void connect_failed(struct sock *sk, __u16 sport)
+{
+	struct sock_info f = {};
+	owner_from_current(&f);
+	f.proto = IPPROTO_TCP;
+	f.via = PT_VIA_CONNECT;
+	addrs_from_sk(sk, &f);
+	f.port = sport;
+	net_info_sk(sk, &f);
+	if (who_wanted(&f))
+		emit(PT_KIND_FAIL, &f, 0, EADDRNOTAVAIL);
+}
+
+/* The socket's port went back: the hold ends, and its release is queued,
+ * unless only counts are wanted. */
+static __always_inline void hold_released(struct sock *sk, struct sock_info *si, int oldstate)
+{
+	if (si->flags & SI_TRACKED) {
+		if (counts_only()) {
+			count_event(PT_KIND_RELEASE, si, 0, 0);
+		} else {
+			remote_if_unknown(sk, si);
+			emit(PT_KIND_RELEASE, si, left_state(sk, oldstate), 0);
+		}
+	}
+	hold_end(si);
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 {
@@ -32,17 +62,21 @@ int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 
 	if (oldstate == TCP_CLOSE && (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN)) {
 		/* connect() or listen(), in the caller's context: the owner of a
-		 * port the kernel is about to pick. */
-		struct sock_info *si = si_get(sk, true);
+		 * port the kernel is about to pick. Counts need no owner, and
+		 * the hook that sees the port makes the record: only a record
+		 * bind() made is marked (a socket storage allocation costs more
+		 * than all the rest of a connect+close's hooks together). */
+		struct sock_info *si = si_get(sk, !counts_only());
 		if (!si)
 			return 0;
-		if (BPF_CORE_READ(sk, __sk_common.skc_num))
+		if (sk->__sk_common.skc_num)
 			si->flags |= SI_HAS_PORT;
-		if (!(si->flags & SI_HAS_PORT))
+		if (!(si->flags & SI_HAS_PORT) && !counts_only())
 			owner_from_current(si);
 		if (newstate == TCP_SYN_SENT) {
 			si->flags |= SI_CONNECTING;
-			si->connect_ns = bpf_ktime_get_ns();
+			if (!counts_only())
+				si->connect_ns = bpf_ktime_get_ns();
 		}
 		return 0;
 	}
@@ -50,25 +84,21 @@ int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 
 	struct sock_info *si = si_get(sk, false);
-	if (!si)
+	if (!si) {
+		/* Counting: connect() made no record at CLOSE->SYN_SENT. Only
+		 * the port search leaves a SYN_SENT socket without a port: it
+		 * found none. */
+		if (counts_only() && !tier_precise && oldstate == TCP_SYN_SENT && !sk->__sk_common.skc_num)
+			connect_failed(sk, 0);
 		return 0;
+	}
 
 	if (!tier_precise && (si->flags & SI_CONNECTING) && oldstate == TCP_SYN_SENT) {
-		/* tcp_v4/v6_connect() failed before tcp_connect(): in process
-		 * context, so the current task is the caller. */
 		si->flags &= ~SI_CONNECTING;
 		__u16 sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
 		if (!(si->flags & SI_HAS_PORT) && sport)
 			return 0; /* a port was found; routing failed after */
-		struct sock_info f = {};
-		owner_from_current(&f);
-		f.proto = IPPROTO_TCP;
-		f.via = PT_VIA_CONNECT;
-		addrs_from_sk(sk, &f);
-		f.port = sport;
-		net_info_sk(sk, &f);
-		if (who_wanted(&f))
-			emit(PT_KIND_FAIL, &f, 0, EADDRNOTAVAIL);
+		connect_failed(sk, sport);
 		return 0;
 	}
 	si->flags &= ~SI_CONNECTING;
@@ -78,11 +108,7 @@ int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 	__u8 locks = BPF_CORE_READ_BITFIELD(sk, sk_userlocks);
 	if ((locks & SOCK_BINDPORT_LOCK) && !(si->flags & SI_RELEASED))
 		return 0;
-	if (si->flags & SI_TRACKED) {
-		remote_if_unknown(sk, si);
-		emit(PT_KIND_RELEASE, si, left_state(sk, oldstate), 0);
-	}
-	hold_end(si);
+	hold_released(sk, si, oldstate);
 	return 0;
 }
 
@@ -96,11 +122,7 @@ int BPF_PROG(pt_destroy, struct sock *sk)
 	struct sock_info *si = si_get(sk, false);
 	if (!si)
 		return 0;
-	if (si->flags & SI_TRACKED) {
-		remote_if_unknown(sk, si);
-		emit(PT_KIND_RELEASE, si, TCP_CLOSE, 0);
-	}
-	hold_end(si);
+	hold_released(sk, si, TCP_CLOSE);
 	si_forget(sk);
 	return 0;
 }
@@ -181,12 +203,14 @@ static __always_inline void alloc_from_sk(struct sock *sk, struct sock_info *si,
 {
 	if (!si || !port || (si->flags & SI_HAS_PORT))
 		return;
-	owner_from_current(si);
 	si->proto = proto;
 	si->ev_flags = 0;
-	addrs_from_sk(sk, si);
-	if (proto == IPPROTO_UDP && via != PT_VIA_BIND && !si->rport)
-		dest_from_syscall(si);
+	if (!counts_only()) {
+		owner_from_current(si);
+		addrs_from_sk(sk, si);
+		if (proto == IPPROTO_UDP && via != PT_VIA_BIND && !si->rport)
+			dest_from_syscall(si);
+	}
 	net_info_sk(sk, si);
 	alloc_commit(si, port, via, ephemeral);
 }
@@ -202,6 +226,8 @@ int pt_sock_release(struct bpf_sock *ctx)
 	si->flags |= SI_RELEASED;
 	if (si->flags & SI_BIND_REQ)
 		bind_failed(si);
+	if (ctx->protocol != IPPROTO_UDP)
+		return 1; /* TCP: the ->CLOSE state change ends the hold */
 	/* The context hides the port here: read it from the socket. */
 	struct sock *sk = (struct sock *)ctx;
 	__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
@@ -211,8 +237,6 @@ int pt_sock_release(struct bpf_sock *ctx)
 		else
 			udp_connect_unbound(sk, si);
 	}
-	if (ctx->protocol != IPPROTO_UDP)
-		return 1; /* TCP: the ->CLOSE state change ends the hold */
 	if ((si->flags & SI_HAS_PORT) && !port) {
 		release_dropped(si);
 	} else if (si->flags & SI_TRACKED) {

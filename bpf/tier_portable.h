@@ -35,12 +35,17 @@ int pt_sockops(struct bpf_sock_ops *skops)
 		return 1;
 	}
 	/* The caller was recorded at CLOSE->SYN_SENT or ->LISTEN: Linux 6.1
-	 * does not let sock_ops programs name the current task. */
+	 * does not let sock_ops programs name the current task. Counts need
+	 * only the namespace and its range. */
 	struct sock *sk = (struct sock *)tp;
 	si->proto = IPPROTO_TCP;
 	si->ev_flags = 0;
-	addrs_from_sk(sk, si);
-	net_info_sk(sk, si);
+	if (counts_only()) {
+		net_info(BPF_CORE_READ(sk, __sk_common.skc_net.net), si);
+	} else {
+		addrs_from_sk(sk, si);
+		net_info_sk(sk, si);
+	}
 	alloc_commit(si, port, op == BPF_SOCK_OPS_TCP_CONNECT_CB ? PT_VIA_CONNECT : PT_VIA_LISTEN, true);
 	return 1;
 }
