@@ -61,6 +61,7 @@ func TestFailureCarriesPressure(t *testing.T) {
 	if m := jsonLine(t, tr.next(t)); m["event"] != "start" {
 		t.Fatalf("first line: %v", m)
 	}
+	ns.NoTimeWaitReuse(t) // the closed port must stay blocked
 	proc := ns.Start(t, "python3", nstest.Script(), "fill", "127.0.0.1", "8080", "1")
 	r := nstest.Next(t, proc.Reports)
 	pid := r.Int("pid")

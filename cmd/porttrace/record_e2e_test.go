@@ -75,8 +75,8 @@ type jsonReport struct {
 		Peak     int    `json:"peak"`
 	} `json:"processes"`
 	Ports []struct {
-		Port  uint16 `json:"port"`
-		Proto string `json:"proto"`
+		Port  uint16     `json:"port"`
+		Proto string     `json:"proto"`
 		Holds []jsonHold `json:"holds"`
 	} `json:"ports"`
 	Failures []struct {

@@ -50,6 +50,7 @@ func TestTopInTmux(t *testing.T) {
 	}
 	waitFor("the header", func(s string) bool { return strings.Contains(s, "porttrace top") && strings.Contains(s, ns.Name[:7]) })
 
+	ns.NoTimeWaitReuse(t) // the closed port must stay blocked
 	proc := ns.Start(t, "python3", nstest.Script(), "fill", "127.0.0.1", "8080", "1")
 	r := nstest.Next(t, proc.Reports)
 	holder := fmt.Sprintf("python3[%d] 3", r.Int("pid"))

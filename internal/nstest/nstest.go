@@ -75,6 +75,16 @@ func New(t testing.TB, lo, hi uint16) *Netns {
 	return &Netns{Name: name, Inode: uint32(st.Ino)}
 }
 
+// NoTimeWaitReuse makes a port in TIME_WAIT block a new connect to the same
+// destination for as long as it waits. By default (tcp_tw_reuse=2) Linux
+// reuses it for loopback once the clock has passed a whole second since the
+// connection's last timestamp: a test that means TIME_WAIT to hold a port
+// would see its connect succeed whenever it ran slowly (under emulation).
+func (n *Netns) NoTimeWaitReuse(t testing.TB) {
+	t.Helper()
+	run(t, "ip", "netns", "exec", n.Name, "sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=0")
+}
+
 func run(t testing.TB, name string, args ...string) {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
