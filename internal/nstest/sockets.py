@@ -80,7 +80,13 @@ def tcp_connect(fam, host, port, hold_ms, style="close", no_port="no"):
         return
 
     def ending():
-        if style == "shutdown":
+        if style == "close":
+            # close() waits for the peer's ACK of our FIN, its lock let go:
+            # without it an ACK that came in while close() held the socket
+            # and after it looked at the state (likely under emulation)
+            # leaves the orphan in FIN_WAIT2 on a 60 s timer, port held.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 10))
+        elif style == "shutdown":
             s.shutdown(socket.SHUT_WR)
             while s.recv(4096):
                 pass
