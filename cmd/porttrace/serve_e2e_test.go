@@ -230,6 +230,7 @@ func TestServeWithPrometheus(t *testing.T) {
 
 	// Take all ten ports, close three (left in FIN_WAIT2: the server keeps
 	// its side open), fail twice.
+	ns.NoTimeWaitReuse(t) // the closed ports wait as timewait sockets: keep them blocked
 	p := ns.Start(t, "python3", nstest.Script(), "fill", "127.0.0.1", "8080", "3")
 	r := nstest.Next(t, p.Reports)
 	if held, _ := r["held"].([]any); len(held) != 7 || fmt.Sprint(r["fails"]) != "[EADDRNOTAVAIL EADDRNOTAVAIL]" {

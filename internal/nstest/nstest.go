@@ -75,11 +75,12 @@ func New(t testing.TB, lo, hi uint16) *Netns {
 	return &Netns{Name: name, Inode: uint32(st.Ino)}
 }
 
-// NoTimeWaitReuse makes a port in TIME_WAIT block a new connect to the same
-// destination for as long as it waits. By default (tcp_tw_reuse=2) Linux
-// reuses it for loopback once the clock has passed a whole second since the
-// connection's last timestamp: a test that means TIME_WAIT to hold a port
-// would see its connect succeed whenever it ran slowly (under emulation).
+// NoTimeWaitReuse makes a port held by a timewait socket (TIME_WAIT, or
+// FIN_WAIT2 after close) block a new connect to the same destination for as
+// long as it waits. By default (tcp_tw_reuse=2) Linux reuses it for loopback
+// once the clock has passed a whole second since the connection's last
+// timestamp: a test that means such a port to stay taken would see its
+// connect succeed whenever it ran slowly (under emulation).
 func (n *Netns) NoTimeWaitReuse(t testing.TB) {
 	t.Helper()
 	run(t, "ip", "netns", "exec", n.Name, "sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=0")
