@@ -105,6 +105,7 @@ const findTimeout = 15 * time.Second
 func (s *session) find(what string, match func(*tracer.Event) bool) tracer.Event {
 	s.t.Helper()
 	deadline := time.After(findTimeout)
+	var lost uint64
 	for {
 		select {
 		case e, ok := <-s.ch:
@@ -114,8 +115,13 @@ func (s *session) find(what string, match func(*tracer.Event) bool) tracer.Event
 			if match(&e) {
 				return e
 			}
+			if e.Kind == tracer.KindLost {
+				lost += e.Count
+			}
 		case <-deadline:
-			s.t.Fatalf("no %s within %v", what, findTimeout)
+			// Say whether the ring buffer dropped events meanwhile: then the
+			// one awaited may be among them.
+			s.t.Fatalf("no %s within %v (%d events lost meanwhile)", what, findTimeout, lost)
 		}
 	}
 }
