@@ -53,7 +53,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ses.close()
-	rec, t, guard, pods, nss := ses.rec, ses.t, ses.guard, ses.pods, ses.nss
+	rec, t, guard, pods, nss := ses.guard.rec, ses.t, ses.guard, ses.pods, ses.nss
 	began := time.Now()
 	start := tracer.Event{Kind: tracer.KindStart, Time: began.UTC(), Start: &tracer.StartInfo{
 		Version: Version(), Tier: t.Tier(), TierReason: t.TierReason(), Hooks: t.Hooks(), Filter: describeTrace(&cfg), Namespaces: nss, Notes: t.Notes(),

@@ -151,7 +151,7 @@ func RunServe(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ses.close()
-	rec, t, guard, pods, nss := ses.rec, ses.t, ses.guard, ses.pods, ses.nss
+	rec, t, guard, pods, nss := ses.guard.rec, ses.t, ses.guard, ses.pods, ses.nss
 	if err := pods.Warning(); err != nil {
 		fmt.Fprintf(stderr, "porttrace: %s\n", output.Printable(podNotes(pods)[0]))
 	}

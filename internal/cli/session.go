@@ -15,8 +15,7 @@ import (
 // recording, if asked for (a bad path fails before any hook is attached),
 // the tracer, the pod resolver, and the namespaces there are at the start.
 type session struct {
-	rec   *record.Writer // nil: nothing is recorded
-	guard *recordingGuard
+	guard *recordingGuard // guard.rec is the recording; nil: nothing is recorded
 	t     *tracer.Tracer
 	pods  *workload.Resolver
 	nss   []tracer.Namespace
@@ -27,7 +26,7 @@ func openSession(ctx context.Context, cfg Config, opts tracer.Options, stderr io
 	if err != nil {
 		return nil, err
 	}
-	s := &session{rec: rec, guard: &recordingGuard{rec: rec}, t: t}
+	s := &session{guard: &recordingGuard{rec: rec}, t: t}
 	if s.pods, err = workload.Open(ctx, cfg.CRISocket); err != nil {
 		s.close()
 		return nil, err
