@@ -69,6 +69,9 @@ func TestTimesAgreeWithTheKernelsTracepoint(t *testing.T) {
 	nstest.RequireRoot(t)
 	inst := tracefsInstance(t)
 	ns := nstest.New(t, 43100, 43199)
+	// Each port once: after a second Linux reuses a loopback TIME_WAIT port,
+	// and under emulation 20 connects take longer than that.
+	ns.NoTimeWaitReuse(t)
 	serve(t, ns)
 	s := openTracer(t, tracer.Options{}).start()
 	const n = 20
@@ -78,9 +81,15 @@ func TestTimesAgreeWithTheKernelsTracepoint(t *testing.T) {
 		pc := c.([]any)
 		called[uint16(pc[0].(float64))] = time.Duration(int64(pc[1].(float64)))
 	}
+	if len(called) != n {
+		t.Fatalf("the program got %d distinct ports in %d connects, want each once", len(called), n)
+	}
 	allocs := map[uint16]tracer.Event{}
-	for len(allocs) < n {
+	for i := 0; i < n; i++ {
 		e := s.find("alloc", in(ns, tracer.KindAlloc, 0))
+		if _, twice := allocs[e.Port]; twice {
+			t.Fatalf("port %d allocated twice in %d connects: the test needs each port once", e.Port, n)
+		}
 		allocs[e.Port] = e
 	}
 	offset, width := offsetNow()
