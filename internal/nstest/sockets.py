@@ -53,6 +53,17 @@ def attempt(s, call):
         return False
 
 
+def linger(s):
+    """Make a TCP socket's close() wait for the peer's ACK of its FIN, its
+    lock let go: without it an ACK that comes in while close() holds the
+    socket and after it looked at the state (likely under emulation) leaves
+    the orphan in FIN_WAIT2 on a 60 s timer, the port held, no release for
+    a test to see. With it the kernel hands the port to FIN_WAIT2's timewait
+    socket at once."""
+    if s.type == socket.SOCK_STREAM:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 10))
+
+
 def hold_and_close(s, hold_ms, before_close=None, **more):
     """Report the port s got, keep it hold_ms, close it, and report the
     monotonic times on either side of the hold (and more)."""
@@ -61,6 +72,7 @@ def hold_and_close(s, hold_ms, before_close=None, **more):
     time.sleep(int(hold_ms) / 1000)
     if before_close:
         before_close()
+    linger(s)
     t2 = now()
     s.close()
     say(port=lport, t_alloc=t1, t_release=t2, **more)
@@ -80,13 +92,7 @@ def tcp_connect(fam, host, port, hold_ms, style="close", no_port="no"):
         return
 
     def ending():
-        if style == "close":
-            # close() waits for the peer's ACK of our FIN, its lock let go:
-            # without it an ACK that came in while close() held the socket
-            # and after it looked at the state (likely under emulation)
-            # leaves the orphan in FIN_WAIT2 on a 60 s timer, port held.
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 10))
-        elif style == "shutdown":
+        if style == "shutdown":
             s.shutdown(socket.SHUT_WR)
             while s.recv(4096):
                 pass
@@ -157,6 +163,7 @@ def hold(host, port):
     u.bind((host, 0))
     say(tcp=t.getsockname()[1], udp=u.getsockname()[1])
     sys.stdin.readline()
+    linger(t)
     t2 = now()
     t.close()
     u.close()
@@ -189,6 +196,7 @@ def fork_share(host, port, hold_ms):
 def exit_holding(host, port, hold_ms):
     """Connect, then exit without closing: the kernel closes at exit."""
     s = socket.create_connection((host, int(port)))
+    linger(s)
     t1 = now()
     say(port=s.getsockname()[1], t_alloc=t1)
     time.sleep(int(hold_ms) / 1000)
