@@ -34,7 +34,8 @@ struct user_pt_regs {
 /* sock_info.flags */
 #define SI_HAS_PORT (1 << 0)    /* the socket holds a port we know of */
 #define SI_TRACKED (1 << 1)     /* an alloc was emitted: a release is owed */
-#define SI_CONNECTING (1 << 2)  /* TCP CLOSE->SYN_SENT seen, tcp_connect() not yet */
+#define SI_CONNECTING (1 << 2)  /* TCP CLOSE->SYN_SENT seen, tcp_connect() not yet;
+                                 * without sockops also ->LISTEN, its pick unsettled */
 #define SI_RELEASED (1 << 3)    /* the last fd is gone (cgroup/sock_release) */
 #define SI_BIND_REQ (1 << 4)    /* bind() asked, post_bind has not answered yet */
 #define SI_UDP_CONNECT (1 << 5) /* connect() on an unbound UDP socket, outcome unseen */
@@ -441,18 +442,25 @@ static __always_inline __s64 *ns_count(const struct sock_info *si, bool create)
 	return bpf_map_lookup_elem(&ns_held, &k);
 }
 
-/* The socket took si->port: count it if the port is of its range. */
-static __always_inline void hold_count(struct sock_info *si)
+/* Count the socket in its namespace's range, whatever its port: for a
+ * port the kernel is about to pick, which cannot leave the range. */
+static __always_inline void hold_count_range(struct sock_info *si)
 {
-	if (f_ports_on || (si->flags & SI_COUNTED) || !si->netns)
-		return;
-	if (!si->ns_lo || si->port < si->ns_lo || si->port > si->ns_hi)
+	if (f_ports_on || (si->flags & SI_COUNTED) || !si->netns || !si->ns_lo)
 		return;
 	__s64 *v = ns_count(si, true);
 	if (!v)
 		return;
 	__sync_fetch_and_add(v, 1);
 	si->flags |= SI_COUNTED;
+}
+
+/* The socket took si->port: count it if the port is of its range. */
+static __always_inline void hold_count(struct sock_info *si)
+{
+	if (si->port < si->ns_lo || si->port > si->ns_hi)
+		return;
+	hold_count_range(si);
 }
 
 /* The socket's port went back: no longer counted, nothing owed. */

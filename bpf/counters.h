@@ -61,6 +61,12 @@ static __always_inline bool counts_only(void)
 	return count_on && failures_only && !f_npids && !f_ncomms && !f_family;
 }
 
+/* Set by the loader where counts_only() holds in the portable tier: sockops
+ * is left unattached (nine program runs per loopback connect+close, most of
+ * what counting costs) and the state tracepoint counts TCP connect() and
+ * listen() as they begin (pick_begins in shared.h). */
+const volatile __u8 sockops_off = 0;
+
 /* The smallest k with v <= 2^k. */
 static __always_inline __u32 log2_ceil(__u64 v)
 {

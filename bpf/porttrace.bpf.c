@@ -8,9 +8,10 @@
  * Shared by every tier:
  *   tp_btf/inet_sock_set_state  CLOSE->SYN_SENT and CLOSE->LISTEN run in the
  *       caller's context: the owner of the port about to be picked, and the
- *       start of a connect's port search. Any ->CLOSE after the holder let go
- *       ends the hold; the old state tells whether a TIME_WAIT/FIN_WAIT2
- *       mini-socket took the port over.
+ *       start of a connect's port search (in the portable tier,
+ *       LISTEN->CLOSE without a port is a listen() that found none). Any
+ *       ->CLOSE after the holder let go ends the hold; the old state tells
+ *       whether a TIME_WAIT/FIN_WAIT2 mini-socket took the port over.
  *   tp_btf/tcp_destroy_sock  the full socket is freed with its port: the end
  *       of holds no state change closes (bind then close, an explicit port).
  *   cgroup/sock_release  the holder let go (close, exit, last fd).
@@ -31,7 +32,10 @@
  *
  * portable: no kprobes, no trampolines (the CI machine refuses both):
  *   sockops TCP_CONNECT_CB, TCP_LISTEN_CB  the first point where a TCP
- *       connect()/listen() has its port.
+ *       connect()/listen() has its port. Left out when only counts are
+ *       wanted (serve without a recording): it runs nine times per loopback
+ *       connect+close, and the state tracepoint counts the ports instead
+ *       (sockops_off: pick_begins, connect_settles in shared.h).
  *   cgroup/bind4,6 + cgroup/post_bind4,6  what bind() asked for and what it
  *       got. A bind that post_bind never answers failed: it is reported when
  *       the socket is closed or bound again (deferred, with the bind's time).

@@ -24,19 +24,33 @@ static __always_inline __u8 left_state(struct sock *sk, int oldstate)
 	return (fl & (1UL << SOCK_DONE)) ? TCP_TIME_WAIT : TCP_FIN_WAIT2;
 }
 
-/* tcp_v4/v6_connect() failed before tcp_connect(): in process context, so
- * the current task is the caller. */
-static __always_inline void connect_failed(struct sock *sk, __u16 sport)
+/* A TCP socket's port, also at a ->CLOSE: the state tracepoint runs after
+ * tcp_set_state() gave an unbound socket's port back (inet_put_port() zeroes
+ * skc_num), while inet_sport keeps it; it is 0 where no port was found. */
+static __always_inline __u16 local_port(struct sock *sk)
+{
+	return bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+}
+
+/* A TCP connect() or listen() found no port (or, bound, no free four-tuple):
+ * seen in the call itself, so the current task is the caller. */
+static __always_inline void pick_failed(struct sock *sk, __u16 sport, __u8 via, __s32 err)
 {
 	struct sock_info f = {};
 	owner_from_current(&f);
 	f.proto = IPPROTO_TCP;
-	f.via = PT_VIA_CONNECT;
+	f.via = via;
 	addrs_from_sk(sk, &f);
 	f.port = sport;
 	net_info_sk(sk, &f);
 	if (who_wanted(&f))
-		emit(PT_KIND_FAIL, &f, 0, EADDRNOTAVAIL);
+		emit(PT_KIND_FAIL, &f, 0, err);
+}
+
+/* tcp_v4/v6_connect() failed before tcp_connect(). */
+static __always_inline void connect_failed(struct sock *sk, __u16 sport)
+{
+	pick_failed(sk, sport, PT_VIA_CONNECT, EADDRNOTAVAIL);
 }
 
 /* The socket's port went back: the hold ends, and its release is queued,
@@ -54,11 +68,85 @@ static __always_inline void hold_released(struct sock *sk, struct sock_info *si,
 	hold_end(si);
 }
 
+/* Counting without sockops: connect() or listen() on a socket without a
+ * port begins (CLOSE->SYN_SENT or ->LISTEN), and the kernel picks the port
+ * next, with no other hook of the tier in between. The pick cannot leave
+ * the namespace's range, so the socket is counted in use at once. Its
+ * allocation is counted once the pick's outcome shows (pick_settles): a
+ * connect()'s when the socket leaves SYN_SENT, a listen()'s when the
+ * listener closes, late rather than wrong. */
+static __always_inline void pick_begins(struct sock *sk, int newstate)
+{
+	struct sock_info *si;
+	if (sk->__sk_common.skc_num) {
+		/* bound: bind() accounted for its port */
+		si = si_get(sk, false);
+		if (si)
+			si->flags |= SI_HAS_PORT | (newstate == TCP_SYN_SENT ? SI_CONNECTING : 0);
+		return;
+	}
+	si = si_get(sk, true);
+	if (!si)
+		return;
+	si->flags &= ~SI_HAS_PORT;
+	si->flags |= SI_CONNECTING;
+	si->proto = IPPROTO_TCP;
+	si->ev_flags = 0;
+	si->via = newstate == TCP_SYN_SENT ? PT_VIA_CONNECT : PT_VIA_LISTEN;
+	si->port = 0;
+	net_info(BPF_CORE_READ(sk, __sk_common.skc_net.net), si);
+	si->alloc_ns = bpf_ktime_get_ns();
+	hold_count_range(si);
+}
+
+/* Counting without sockops: the socket leaves SYN_SENT, or a listener
+ * closes, and what the pick came to is known. A connect()'s tcp_connect(),
+ * where sockops would have seen the port, ran unless the call failed before
+ * it: then the socket goes to CLOSE without a route's capabilities
+ * (tcp_v4_connect sets them after the pick, tcp_v6_connect before it, and a
+ * failure clears them only after this tracepoint). True when the state
+ * change needs nothing more. */
+static __always_inline bool pick_settles(struct sock *sk, int oldstate, int newstate)
+{
+	struct sock_info *si = si_get(sk, false);
+	if (!si || !(si->flags & SI_CONNECTING))
+		return false;
+	si->flags &= ~SI_CONNECTING;
+	__u16 port = local_port(sk);
+	bool listen = oldstate == TCP_LISTEN;
+	bool ran = listen || newstate != TCP_CLOSE || BPF_CORE_READ(sk, sk_route_caps);
+	if (si->flags & SI_HAS_PORT) {
+		/* bound before connect(): its port is bind()'s */
+		if (ran)
+			return false;
+		connect_failed(sk, port);
+		return true;
+	}
+	if (!port || !ran) {
+		hold_end(si); /* no port, or one found and lost to a routing failure */
+		if (!port)
+			pick_failed(sk, 0, listen ? PT_VIA_LISTEN : PT_VIA_CONNECT, listen ? EADDRINUSE : EADDRNOTAVAIL);
+		return true;
+	}
+	alloc_commit_at(si, port, si->via, true, si->alloc_ns);
+	return newstate != TCP_CLOSE; /* ->CLOSE: the hold ends below */
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 {
 	if (BPF_CORE_READ_BITFIELD(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
+
+	if (sockops_off) {
+		if (oldstate == TCP_CLOSE && (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN)) {
+			pick_begins(sk, newstate);
+			return 0;
+		}
+		if ((oldstate == TCP_SYN_SENT || (oldstate == TCP_LISTEN && newstate == TCP_CLOSE)) &&
+		    pick_settles(sk, oldstate, newstate))
+			return 0;
+	}
 
 	if (oldstate == TCP_CLOSE && (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN)) {
 		/* connect() or listen(), in the caller's context: the owner of a
@@ -83,19 +171,29 @@ int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 	if (newstate != TCP_CLOSE)
 		return 0;
 
+	if (!tier_precise && oldstate == TCP_LISTEN && !local_port(sk)) {
+		/* listen() found no port for a socket without one (the precise
+		 * tiers see it fail in inet_csk_get_port) */
+		struct sock_info *si = si_get(sk, false);
+		if (si)
+			hold_end(si);
+		pick_failed(sk, 0, PT_VIA_LISTEN, EADDRINUSE);
+		return 0;
+	}
+
 	struct sock_info *si = si_get(sk, false);
 	if (!si) {
 		/* Counting: connect() made no record at CLOSE->SYN_SENT. Only
 		 * the port search leaves a SYN_SENT socket without a port: it
 		 * found none. */
-		if (counts_only() && !tier_precise && oldstate == TCP_SYN_SENT && !sk->__sk_common.skc_num)
+		if (counts_only() && !tier_precise && oldstate == TCP_SYN_SENT && !local_port(sk))
 			connect_failed(sk, 0);
 		return 0;
 	}
 
 	if (!tier_precise && (si->flags & SI_CONNECTING) && oldstate == TCP_SYN_SENT) {
 		si->flags &= ~SI_CONNECTING;
-		__u16 sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+		__u16 sport = local_port(sk);
 		if (!(si->flags & SI_HAS_PORT) && sport)
 			return 0; /* a port was found; routing failed after */
 		connect_failed(sk, sport);

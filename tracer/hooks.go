@@ -183,6 +183,29 @@ func haveTracepoint(name string) bool {
 	return spec.TypeByName("btf_trace_"+name, &td) == nil
 }
 
+// sockopsOff says whether the portable tier leaves sockops out: when only
+// counts are wanted (serve without a recording or a filter), the state
+// tracepoint counts TCP connect and listen (pick_begins in bpf/shared.h),
+// and sockops' nine runs per loopback connect+close were most of what
+// counting cost. The same condition as counts_only() in bpf/counters.h.
+func (tr tier) sockopsOff(opts Options) bool {
+	f := opts.Filter
+	return tr.name == portableTier.name && opts.Count && opts.FailuresOnly &&
+		len(f.PIDs) == 0 && len(f.Comms) == 0 && f.Family == 0 && f.Ports.Len() == 0
+}
+
+// without leaves out the hook of one program.
+func (tr tier) without(prog string) tier {
+	out := tr
+	out.hooks = nil
+	for _, h := range tr.hooks {
+		if h.prog != prog {
+			out.hooks = append(out.hooks, h)
+		}
+	}
+	return out
+}
+
 // programs names the BPF programs a tier loads.
 func (tr tier) programs() []string {
 	var names []string

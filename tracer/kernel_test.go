@@ -321,6 +321,7 @@ func TestFailures(t *testing.T) {
 	}{
 		{"tcp-connect", tracer.TCP, tracer.ViaConnect, syscall.EADDRNOTAVAIL, drainPort, false},
 		{"tcp-bind", tracer.TCP, tracer.ViaBind, syscall.EADDRINUSE, 0, true},
+		{"tcp-listen", tracer.TCP, tracer.ViaListen, syscall.EADDRINUSE, 0, false},
 		{"udp-bind", tracer.UDP, tracer.ViaBind, syscall.EADDRINUSE, 0, true},
 		{"udp-sendto", tracer.UDP, tracer.ViaSendmsg, syscall.EAGAIN, udpSinkPort, false},
 		{"udp-connect", tracer.UDP, tracer.ViaConnect, syscall.EAGAIN, udpSinkPort, true},

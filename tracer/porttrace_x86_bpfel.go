@@ -207,6 +207,7 @@ const (
 	porttraceVarFailuresOnly        = "failures_only"
 	porttraceVarRegsOff             = "regs_off"
 	porttraceVarSkInHash            = "sk_in_hash"
+	porttraceVarSockopsOff          = "sockops_off"
 	porttraceVarTierPrecise         = "tier_precise"
 	porttraceVarUnusedPtEvent       = "unused_pt_event"
 	porttraceVarUnusedPtEventFlags  = "unused_pt_event_flags"
@@ -325,6 +326,7 @@ type porttraceVariableSpecs struct {
 	FailuresOnly       *ebpf.VariableSpec `ebpf:"failures_only"`
 	RegsOff            *ebpf.VariableSpec `ebpf:"regs_off"`
 	SkInHash           *ebpf.VariableSpec `ebpf:"sk_in_hash"`
+	SockopsOff         *ebpf.VariableSpec `ebpf:"sockops_off"`
 	TierPrecise        *ebpf.VariableSpec `ebpf:"tier_precise"`
 	UnusedPtEvent      *ebpf.VariableSpec `ebpf:"unused_pt_event"`
 	UnusedPtEventFlags *ebpf.VariableSpec `ebpf:"unused_pt_event_flags"`
@@ -398,6 +400,7 @@ type porttraceVariables struct {
 	FailuresOnly       *ebpf.Variable `ebpf:"failures_only"`
 	RegsOff            *ebpf.Variable `ebpf:"regs_off"`
 	SkInHash           *ebpf.Variable `ebpf:"sk_in_hash"`
+	SockopsOff         *ebpf.Variable `ebpf:"sockops_off"`
 	TierPrecise        *ebpf.Variable `ebpf:"tier_precise"`
 	UnusedPtEvent      *ebpf.Variable `ebpf:"unused_pt_event"`
 	UnusedPtEventFlags *ebpf.Variable `ebpf:"unused_pt_event_flags"`

@@ -130,6 +130,9 @@ func (e *tierError) Unwrap() error { return e.err }
 
 func openTier(opts Options, tr tier) (_ *Tracer, err error) {
 	tr, notes := tr.forKernel()
+	if tr.sockopsOff(opts) {
+		tr = tr.without("pt_sockops")
+	}
 	t, err := load(opts, tr, tr.programs())
 	if err != nil {
 		return nil, err
@@ -203,7 +206,8 @@ func load(opts Options, tr tier, progs []string) (_ *Tracer, err error) {
 	kf := kernelOffers()
 	inHash := tr.skInHash || !kf.tracingSkStorage
 	if err := errors.Join(spec.Variables["tier_precise"].Set(tr.precise), spec.Variables["sk_in_hash"].Set(inHash),
-		spec.Variables["count_on"].Set(opts.Count), spec.Variables["failures_only"].Set(opts.Count && opts.FailuresOnly)); err != nil {
+		spec.Variables["count_on"].Set(opts.Count), spec.Variables["failures_only"].Set(opts.Count && opts.FailuresOnly),
+		spec.Variables["sockops_off"].Set(tr.sockopsOff(opts))); err != nil {
 		return nil, fmt.Errorf("set tier: %w", err)
 	}
 	if inHash {

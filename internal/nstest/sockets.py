@@ -127,7 +127,8 @@ def bind(proto, fam, host, port, hold_ms):
 def exhaust(kind, host, port):
     """Take the only port of the range, then try for another: prints the
     holder's port and the errno of the second attempt. kind: tcp-connect,
-    tcp-bind, udp-bind, udp-sendto, udp-connect."""
+    tcp-bind, tcp-listen (listen() on an unbound socket), udp-bind,
+    udp-sendto, udp-connect."""
     if kind.startswith("tcp"):
         a = socket.socket()
     else:
@@ -144,6 +145,8 @@ def exhaust(kind, host, port):
             b.connect((host, int(port)))
         elif kind in ("tcp-bind", "udp-bind"):
             b.bind((host, 0))
+        elif kind == "tcp-listen":
+            b.listen(1)
         elif kind == "udp-sendto":
             b.sendto(b"x", (host, int(port)))
         else:
