@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -237,6 +238,11 @@ func scanLoop(ctx context.Context, t *tracer.Tracer, col *serve.Collector, pods 
 			return
 		}
 		col.SetScan(nss, time.Now(), time.Since(began))
+		// A scan reads every socket of every namespace (30,000 TIME_WAIT
+		// entries took serve from 28 to 40 MiB resident), garbage once
+		// summarized: give it back to the node now, not at the scavenger's
+		// pace of minutes. It costs a collection of a small heap per scan.
+		debug.FreeOSMemory()
 		now := map[uint32]bool{}
 		for _, n := range nss {
 			now[n.Inode] = true
