@@ -68,7 +68,8 @@ struct sock_info {
 	__u8 ev_flags;
 	__u8 pad;
 	__u16 last_port; /* the last port porttrace recorded for the socket */
-	__u16 pad2[3];
+	__u16 pad2;
+	__u32 txhash; /* TCP: sk_txhash as connect() began (connect_found_port) */
 	char comm[16];
 	char thread[16];
 };

@@ -32,6 +32,15 @@ static __always_inline __u16 local_port(struct sock *sk)
 	return bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
 }
 
+/* Whether a TCP connect() that began (CLOSE->SYN_SENT, where si->txhash was
+ * taken) found its port: tcp_v4/v6_connect() set a new random sk_txhash
+ * right after the search succeeds. The port alone cannot tell: a socket
+ * connected again after connect(AF_UNSPEC) keeps its old inet_sport. */
+static __always_inline bool connect_found_port(struct sock *sk, const struct sock_info *si)
+{
+	return BPF_CORE_READ(sk, sk_txhash) != si->txhash;
+}
+
 /* A TCP connect() or listen() found no port (or, bound, no free four-tuple):
  * seen in the call itself, so the current task is the caller. */
 static __always_inline void pick_failed(struct sock *sk, __u16 sport, __u8 via, __s32 err)
@@ -81,8 +90,12 @@ static __always_inline void pick_begins(struct sock *sk, int newstate)
 	if (sk->__sk_common.skc_num) {
 		/* bound: bind() accounted for its port */
 		si = si_get(sk, false);
-		if (si)
-			si->flags |= SI_HAS_PORT | (newstate == TCP_SYN_SENT ? SI_CONNECTING : 0);
+		if (si && newstate == TCP_SYN_SENT) {
+			si->flags |= SI_HAS_PORT | SI_CONNECTING;
+			si->txhash = BPF_CORE_READ(sk, sk_txhash);
+		} else if (si) {
+			si->flags |= SI_HAS_PORT;
+		}
 		return;
 	}
 	si = si_get(sk, true);
@@ -90,6 +103,7 @@ static __always_inline void pick_begins(struct sock *sk, int newstate)
 		return;
 	si->flags &= ~SI_HAS_PORT;
 	si->flags |= SI_CONNECTING;
+	si->txhash = BPF_CORE_READ(sk, sk_txhash);
 	si->proto = IPPROTO_TCP;
 	si->ev_flags = 0;
 	si->via = newstate == TCP_SYN_SENT ? PT_VIA_CONNECT : PT_VIA_LISTEN;
@@ -112,19 +126,21 @@ static __always_inline bool pick_settles(struct sock *sk, int oldstate, int news
 	if (!si || !(si->flags & SI_CONNECTING))
 		return false;
 	si->flags &= ~SI_CONNECTING;
-	__u16 port = local_port(sk);
 	bool listen = oldstate == TCP_LISTEN;
+	__u16 port = local_port(sk);
+	bool found = listen ? port != 0 : connect_found_port(sk, si);
 	bool ran = listen || newstate != TCP_CLOSE || BPF_CORE_READ(sk, sk_route_caps);
 	if (si->flags & SI_HAS_PORT) {
-		/* bound before connect(): its port is bind()'s */
-		if (ran)
+		/* bound before connect(): its port is bind()'s, and the search
+		 * was for a free four-tuple */
+		if (found)
 			return false;
 		connect_failed(sk, port);
 		return true;
 	}
-	if (!port || !ran) {
+	if (!found || !ran) {
 		hold_end(si); /* no port, or one found and lost to a routing failure */
-		if (!port)
+		if (!found)
 			pick_failed(sk, 0, listen ? PT_VIA_LISTEN : PT_VIA_CONNECT, listen ? EADDRINUSE : EADDRNOTAVAIL);
 		return true;
 	}
@@ -163,6 +179,7 @@ int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 			owner_from_current(si);
 		if (newstate == TCP_SYN_SENT) {
 			si->flags |= SI_CONNECTING;
+			si->txhash = BPF_CORE_READ(sk, sk_txhash);
 			if (!counts_only())
 				si->connect_ns = bpf_ktime_get_ns();
 		}
@@ -193,10 +210,9 @@ int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 
 	if (!tier_precise && (si->flags & SI_CONNECTING) && oldstate == TCP_SYN_SENT) {
 		si->flags &= ~SI_CONNECTING;
-		__u16 sport = local_port(sk);
-		if (!(si->flags & SI_HAS_PORT) && sport)
-			return 0; /* a port was found; routing failed after */
-		connect_failed(sk, sport);
+		if (connect_found_port(sk, si))
+			return 0; /* a port (or four-tuple) was found; routing failed after */
+		connect_failed(sk, (si->flags & SI_HAS_PORT) ? local_port(sk) : 0);
 		return 0;
 	}
 	si->flags &= ~SI_CONNECTING;

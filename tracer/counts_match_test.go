@@ -32,7 +32,7 @@ func (k countKey) String() string {
 func TestCountsMatchTrace(t *testing.T) {
 	ns := newNS(t)
 	fulls := map[string]*nstest.Netns{}
-	kinds := []string{"tcp-connect", "tcp-bind", "tcp-listen", "udp-bind", "udp-sendto", "udp-connect"}
+	kinds := []string{"tcp-connect", "tcp-reconnect", "tcp-bind", "tcp-listen", "udp-bind", "udp-sendto", "udp-connect"}
 	for _, k := range kinds {
 		fulls[k] = nstest.New(t, 40123, 40123)
 		serve(t, fulls[k])

@@ -320,6 +320,7 @@ func TestFailures(t *testing.T) {
 		deferred bool // no portable hook sees the call return: reported at close, stamped with the call's time
 	}{
 		{"tcp-connect", tracer.TCP, tracer.ViaConnect, syscall.EADDRNOTAVAIL, drainPort, false},
+		{"tcp-reconnect", tracer.TCP, tracer.ViaConnect, syscall.EADDRNOTAVAIL, drainPort, false},
 		{"tcp-bind", tracer.TCP, tracer.ViaBind, syscall.EADDRINUSE, 0, true},
 		{"tcp-listen", tracer.TCP, tracer.ViaListen, syscall.EADDRINUSE, 0, false},
 		{"udp-bind", tracer.UDP, tracer.ViaBind, syscall.EADDRINUSE, 0, true},

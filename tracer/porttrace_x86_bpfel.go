@@ -142,10 +142,11 @@ type porttraceSockInfo struct {
 	EvFlags   uint8
 	Pad       uint8
 	LastPort  uint16
-	Pad2      [3]uint16
+	Pad2      uint16
+	_         [2]byte
+	Txhash    uint32
 	Comm      [16]int8
 	Thread    [16]int8
-	_         [2]byte
 }
 
 // Names of all BPF objects in the ELF.

@@ -127,21 +127,26 @@ def bind(proto, fam, host, port, hold_ms):
 def exhaust(kind, host, port):
     """Take the only port of the range, then try for another: prints the
     holder's port and the errno of the second attempt. kind: tcp-connect,
-    tcp-bind, tcp-listen (listen() on an unbound socket), udp-bind,
-    udp-sendto, udp-connect."""
+    tcp-reconnect (the second attempt on a socket that was connected and
+    disconnected by connect(AF_UNSPEC) before the holder came), tcp-bind,
+    tcp-listen (listen() on an unbound socket), udp-bind, udp-sendto,
+    udp-connect."""
+    b = socket.socket() if kind.startswith("tcp") else socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if kind == "tcp-reconnect":
+        b.connect((host, int(port)))
+        disconnect(b)
     if kind.startswith("tcp"):
         a = socket.socket()
     else:
         a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    if kind == "tcp-connect":
+    if kind in ("tcp-connect", "tcp-reconnect"):
         a.connect((host, int(port)))
     else:
         a.bind((host, 0))
     say(role="holder", port=a.getsockname()[1])
-    b = socket.socket() if kind.startswith("tcp") else socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     t0 = now()
     try:
-        if kind == "tcp-connect":
+        if kind in ("tcp-connect", "tcp-reconnect"):
             b.connect((host, int(port)))
         elif kind in ("tcp-bind", "udp-bind"):
             b.bind((host, 0))
@@ -156,6 +161,15 @@ def exhaust(kind, host, port):
         say(role="second", errno=err_name(e), t_call=t0)
     b.close()
     a.close()
+
+
+def disconnect(s):
+    """connect(AF_UNSPEC): a TCP socket drops its connection (and its port)
+    and may connect again. Python's connect() cannot say AF_UNSPEC."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.connect(s.fileno(), ctypes.c_char_p(struct.pack("HH12x", 0, 0)), 16) != 0:
+        raise OSError(ctypes.get_errno(), "connect(AF_UNSPEC)")
 
 
 def hold(host, port):
