@@ -120,6 +120,19 @@ func startTracer(b testing.TB, binPath string, ns *nstest.Netns, args []string) 
 	}
 }
 
+// written counts the allocations and releases of the loops' namespace in
+// the output so far.
+func (t *tracer) written() int {
+	data, _ := os.ReadFile(t.out)
+	n := 0
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if bytes.Contains(line, t.nsKey) && (bytes.HasPrefix(line, []byte(`{"event":"alloc"`)) || bytes.HasPrefix(line, []byte(`{"event":"release"`))) {
+			n++
+		}
+	}
+	return n
+}
+
 // finish stops porttrace, counts the events of the loops' namespace, and
 // returns the lost count of its stop event.
 func (t *tracer) finish(b testing.TB) uint64 {
