@@ -164,11 +164,13 @@ def exhaust(kind, host, port):
 
 
 def disconnect(s):
-    """connect(AF_UNSPEC): a TCP socket drops its connection (and its port)
-    and may connect again. Python's connect() cannot say AF_UNSPEC."""
+    """connect(AF_UNSPEC): the socket drops its connection and, unless bind()
+    chose it, its port; it may connect again. Python's connect() cannot say
+    AF_UNSPEC."""
     import ctypes
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.connect(s.fileno(), ctypes.c_char_p(struct.pack("HH12x", 0, 0)), 16) != 0:
+    unspec = struct.pack("HH12x", socket.AF_UNSPEC, 0)
+    if libc.connect(s.fileno(), unspec, len(unspec)) != 0:
         raise OSError(ctypes.get_errno(), "connect(AF_UNSPEC)")
 
 
@@ -322,18 +324,14 @@ def bind_connect(proto, host, port, no_port, hold_ms):
 def udp_reconnect(host, port1, port2, hold_ms):
     """What glibc's getaddrinfo does to sort candidates: connect a UDP
     socket, give the port back with connect(AF_UNSPEC), connect again."""
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     t1 = now()
     s.connect((host, int(port1)))
     t1b = now()
     first = s.getsockname()[1]
     time.sleep(int(hold_ms) / 1000)
-    unspec = struct.pack("HH12x", socket.AF_UNSPEC, 0)
     t2 = now()
-    if libc.connect(s.fileno(), unspec, len(unspec)) != 0:
-        raise OSError(ctypes.get_errno(), "connect(AF_UNSPEC)")
+    disconnect(s)
     t3 = now()
     gone = s.getsockname()[1]
     s.connect((host, int(port2)))
