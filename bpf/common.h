@@ -432,15 +432,20 @@ static __always_inline void sockaddr_into(struct sock_info *si, __u32 family,
 
 /* Counting follows every port, so it is off under a port filter, whose
  * point is to leave the other ports alone. */
-static __always_inline __s64 *ns_count(const struct sock_info *si, bool create)
+static __always_inline __s64 *ns_count_of(__u32 netns, __u8 proto, bool create)
 {
-	struct ns_key k = {.netns = si->netns, .proto = si->proto};
+	struct ns_key k = {.netns = netns, .proto = proto};
 	__s64 *v = bpf_map_lookup_elem(&ns_held, &k);
 	if (v || !create)
 		return v;
 	__s64 zero = 0;
 	bpf_map_update_elem(&ns_held, &k, &zero, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&ns_held, &k);
+}
+
+static __always_inline __s64 *ns_count(const struct sock_info *si, bool create)
+{
+	return ns_count_of(si->netns, si->proto, create);
 }
 
 /* Count the socket in its namespace's range, whatever its port: for a

@@ -50,6 +50,12 @@ int pt_existing(struct bpf_iter__task_file *ctx)
 	__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
 	if (!port)
 		return 0;
+	if (sockops_off && proto == IPPROTO_TCP) {
+		__u64 key = sk_key(sk);
+		struct pick_slot *s = pick_slot(key);
+		if ((s && s->sk == key) || bpf_map_lookup_elem(&picks, &key))
+			return 0; /* connect() or listen() picked it as we started: counted */
+	}
 	struct sock_info *si = si_get(sk, true);
 	if (!si || (si->flags & SI_HAS_PORT))
 		return 0; /* a hook or another task sharing the socket came first */

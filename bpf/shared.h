@@ -77,19 +77,80 @@ static __always_inline void hold_released(struct sock *sk, struct sock_info *si,
 	hold_end(si);
 }
 
+/* ---- picks: where they are kept (counters.h) ---- */
+
+static __always_inline struct pick_slot *pick_slot(__u64 key)
+{
+	__u32 i = ((key * 0x9E3779B97F4A7C15ULL) >> 32) & pick_slots_mask;
+	return bpf_map_lookup_elem(&pick_slots, &i);
+}
+
+static __always_inline void picks_hashed_add(__s64 n)
+{
+	__u32 k = 0;
+	__s64 *v = bpf_map_lookup_elem(&picks_hashed, &k);
+	if (v)
+		__sync_fetch_and_add(v, n);
+}
+
+/* Keep a pick; false when there is no room. slots: pt_state_count. */
+static __always_inline bool pick_store(__u64 key, const struct pick *p, bool slots)
+{
+	if (slots) {
+		struct pick_slot *s = pick_slot(key);
+		if (s && __sync_val_compare_and_swap(&s->sk, 0, key) == 0) {
+			s->p = *p;
+			return true;
+		}
+	}
+	if (bpf_map_update_elem(&picks, &key, p, BPF_ANY))
+		return false;
+	if (slots)
+		picks_hashed_add(1);
+	return true;
+}
+
+static __always_inline struct pick *pick_find(__u64 key, bool slots)
+{
+	if (slots) {
+		struct pick_slot *s = pick_slot(key);
+		if (s && *(volatile __u64 *)&s->sk == key)
+			return &s->p;
+		__u32 k = 0;
+		__s64 *n = bpf_map_lookup_elem(&picks_hashed, &k);
+		if (!n || *n <= 0)
+			return NULL;
+	}
+	return bpf_map_lookup_elem(&picks, &key);
+}
+
+/* The pick's entry goes; what is still wanted of it is read before. */
+static __always_inline void pick_drop(__u64 key, bool slots)
+{
+	if (slots) {
+		struct pick_slot *s = pick_slot(key);
+		if (s && *(volatile __u64 *)&s->sk == key) {
+			/* a full barrier: the slot's reads are done before it frees */
+			__sync_val_compare_and_swap(&s->sk, key, 0);
+			return;
+		}
+	}
+	if (bpf_map_delete_elem(&picks, &key) == 0 && slots)
+		picks_hashed_add(-1);
+}
+
 /* Counting without sockops: connect() or listen() on a socket without a
  * port begins (CLOSE->SYN_SENT or ->LISTEN), and the kernel picks the port
  * next, with no other hook of the tier in between. The pick cannot leave
- * the namespace's range, so the socket is counted in use at once. Its
- * allocation is counted once the pick's outcome shows (pick_settles): a
- * connect()'s when the socket leaves SYN_SENT, a listen()'s when the
- * listener closes, late rather than wrong. */
-static __always_inline void pick_begins(struct sock *sk, int newstate)
+ * the namespace's range, so the socket is counted in use at once, in the
+ * picks hash (counters.h). Its allocation is counted once the pick's
+ * outcome shows (pick_settles): a connect()'s when the socket leaves
+ * SYN_SENT, a listen()'s when the listener closes, late rather than wrong. */
+static __always_inline void pick_begins(struct sock *sk, int newstate, bool slots)
 {
-	struct sock_info *si;
 	if (sk->__sk_common.skc_num) {
 		/* bound: bind() accounted for its port */
-		si = si_get(sk, false);
+		struct sock_info *si = si_get(sk, false);
 		if (si && newstate == TCP_SYN_SENT) {
 			si->flags |= SI_HAS_PORT | SI_CONNECTING;
 			si->txhash = BPF_CORE_READ(sk, sk_txhash);
@@ -98,69 +159,94 @@ static __always_inline void pick_begins(struct sock *sk, int newstate)
 		}
 		return;
 	}
-	si = si_get(sk, true);
-	if (!si)
+	struct pick p = {
+		.alloc_ns = bpf_ktime_get_ns(),
+		.netns = sk->__sk_common.skc_net.net->ns.inum,
+		.txhash = sk->sk_txhash,
+		.via = newstate == TCP_SYN_SENT ? PT_VIA_CONNECT : PT_VIA_LISTEN,
+	};
+	__u64 key = sk_key(sk);
+	if (!key || !pick_store(key, &p, slots)) {
+		count_lost(); /* the hash is full: this socket goes uncounted, said */
 		return;
-	si->flags &= ~SI_HAS_PORT;
-	si->flags |= SI_CONNECTING;
-	si->txhash = BPF_CORE_READ(sk, sk_txhash);
-	si->proto = IPPROTO_TCP;
-	si->ev_flags = 0;
-	si->via = newstate == TCP_SYN_SENT ? PT_VIA_CONNECT : PT_VIA_LISTEN;
-	si->port = 0;
-	net_info(BPF_CORE_READ(sk, __sk_common.skc_net.net), si);
-	si->alloc_ns = bpf_ktime_get_ns();
-	hold_count_range(si);
+	}
+	__s64 *held = ns_count_of(p.netns, IPPROTO_TCP, true);
+	if (held)
+		__sync_fetch_and_add(held, 1);
 }
 
-/* Counting without sockops: the socket leaves SYN_SENT, or a listener
- * closes, and what the pick came to is known. A connect()'s tcp_connect(),
- * where sockops would have seen the port, ran unless the call failed before
- * it: then the socket goes to CLOSE without a route's capabilities
- * (tcp_v4_connect sets them after the pick, tcp_v6_connect before it, and a
- * failure clears them only after this tracepoint). True when the state
- * change needs nothing more. */
-static __always_inline bool pick_settles(struct sock *sk, int oldstate, int newstate)
+/* The port of a pick went back, or the pick found none (observed false):
+ * no longer in use, and the entry goes. */
+static __always_inline void pick_end(__u64 key, struct pick *p, bool observed, bool slots)
+{
+	__u32 netns = p->netns;
+	__u64 alloc_ns = p->alloc_ns;
+	pick_drop(key, slots);
+	if (observed)
+		hold_observe_ns(netns, IPPROTO_TCP, alloc_ns, bpf_ktime_get_ns());
+	__s64 *held = ns_count_of(netns, IPPROTO_TCP, false);
+	if (held)
+		__sync_fetch_and_add(held, -1);
+}
+
+/* A connect() of a bound socket leaves SYN_SENT: its port is bind()'s, and
+ * the search was for a free four-tuple. True when it found none. */
+static __always_inline bool bound_connect_settles(struct sock *sk)
 {
 	struct sock_info *si = si_get(sk, false);
 	if (!si || !(si->flags & SI_CONNECTING))
 		return false;
 	si->flags &= ~SI_CONNECTING;
-	bool listen = oldstate == TCP_LISTEN;
-	__u16 port = local_port(sk);
-	bool found = listen ? port != 0 : connect_found_port(sk, si);
-	bool ran = listen || newstate != TCP_CLOSE || BPF_CORE_READ(sk, sk_route_caps);
-	if (si->flags & SI_HAS_PORT) {
-		/* bound before connect(): its port is bind()'s, and the search
-		 * was for a free four-tuple */
-		if (found)
-			return false;
-		connect_failed(sk, port);
-		return true;
-	}
-	if (!found || !ran) {
-		hold_end(si); /* no port, or one found and lost to a routing failure */
-		if (!found)
-			pick_failed(sk, 0, listen ? PT_VIA_LISTEN : PT_VIA_CONNECT, listen ? EADDRINUSE : EADDRNOTAVAIL);
-		return true;
-	}
-	alloc_commit_at(si, port, si->via, true, si->alloc_ns);
-	return newstate != TCP_CLOSE; /* ->CLOSE: the hold ends below */
+	if (connect_found_port(sk, si))
+		return false;
+	connect_failed(sk, local_port(sk));
+	return true;
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
+/* Counting without sockops: the socket leaves SYN_SENT, or closes, and
+ * what a pick came to is known. A connect()'s tcp_connect(), where sockops
+ * would have seen the port, ran unless the call failed before it: then the
+ * socket goes to CLOSE without a route's capabilities (tcp_v4_connect sets
+ * them after the pick, tcp_v6_connect before it, and a failure clears them
+ * only after this tracepoint). True when the state change needs nothing
+ * more. */
+static __always_inline bool pick_settles(struct sock *sk, int oldstate, int newstate, bool slots)
+{
+	__u64 key = sk_key(sk);
+	struct pick *p = pick_find(key, slots);
+	if (!p)
+		return oldstate == TCP_SYN_SENT && bound_connect_settles(sk);
+	if (!p->settled && (oldstate == TCP_SYN_SENT || oldstate == TCP_LISTEN)) {
+		p->settled = 1;
+		bool listen = oldstate == TCP_LISTEN;
+		bool found = listen ? local_port(sk) != 0 : sk->sk_txhash != p->txhash;
+		bool ran = listen || newstate != TCP_CLOSE || BPF_CORE_READ(sk, sk_route_caps);
+		if (!found || !ran) {
+			/* no port, or one found and lost to a routing failure */
+			pick_end(key, p, false, slots);
+			if (!found)
+				pick_failed(sk, 0, listen ? PT_VIA_LISTEN : PT_VIA_CONNECT, listen ? EADDRINUSE : EADDRNOTAVAIL);
+			return true;
+		}
+		ctr_add(p->netns, IPPROTO_TCP, p->via, 0);
+	}
+	if (newstate == TCP_CLOSE)
+		pick_end(key, p, true, slots);
+	return true;
+}
+
+/* A TCP state change; slots: picks in pick_slots (pt_state_count). */
+static __always_inline int state_changed(struct sock *sk, int oldstate, int newstate, bool slots)
 {
 	if (BPF_CORE_READ_BITFIELD(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 
 	if (sockops_off) {
 		if (oldstate == TCP_CLOSE && (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN)) {
-			pick_begins(sk, newstate);
+			pick_begins(sk, newstate, slots);
 			return 0;
 		}
-		if ((oldstate == TCP_SYN_SENT || (oldstate == TCP_LISTEN && newstate == TCP_CLOSE)) &&
-		    pick_settles(sk, oldstate, newstate))
+		if ((oldstate == TCP_SYN_SENT || newstate == TCP_CLOSE) && pick_settles(sk, oldstate, newstate, slots))
 			return 0;
 	}
 
@@ -224,6 +310,21 @@ int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	hold_released(sk, si, oldstate);
 	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(pt_state, struct sock *sk, int oldstate, int newstate)
+{
+	return state_changed(sk, oldstate, newstate, false);
+}
+
+/* pt_state for serve's counting where the kernel has BPF atomics (5.12+):
+ * a program of its own, as Linux 5.10 refuses any program that holds a
+ * compare-and-swap, even one it would never run. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(pt_state_count, struct sock *sk, int oldstate, int newstate)
+{
+	return state_changed(sk, oldstate, newstate, true);
 }
 
 /* The full socket is freed: whatever port it still held goes back. This

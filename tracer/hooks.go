@@ -206,6 +206,20 @@ func (tr tier) without(prog string) tier {
 	return out
 }
 
+// replacing loads the program with for the one named prog, on the same
+// hook.
+func (tr tier) replacing(prog, with string) tier {
+	out := tr
+	out.hooks = nil
+	for _, h := range tr.hooks {
+		if h.prog == prog {
+			h.prog = with
+		}
+		out.hooks = append(out.hooks, h)
+	}
+	return out
+}
+
 // programs names the BPF programs a tier loads.
 func (tr tier) programs() []string {
 	var names []string

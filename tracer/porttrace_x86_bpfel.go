@@ -41,6 +41,22 @@ type porttraceNsKey struct {
 	Pad   [3]uint8
 }
 
+type porttracePick struct {
+	_       structs.HostLayout
+	AllocNs uint64
+	Netns   uint32
+	Txhash  uint32
+	Via     uint8
+	Settled uint8
+	Pad     [6]uint8
+}
+
+type porttracePickSlot struct {
+	_  structs.HostLayout
+	Sk uint64
+	P  porttracePick
+}
+
 type porttracePtEvent struct {
 	_          structs.HostLayout
 	TsNs       uint64
@@ -160,6 +176,9 @@ const (
 	porttraceMapKpCalls             = "kp_calls"
 	porttraceMapLostEvents          = "lost_events"
 	porttraceMapNsHeld              = "ns_held"
+	porttraceMapPickSlots           = "pick_slots"
+	porttraceMapPicks               = "picks"
+	porttraceMapPicksHashed         = "picks_hashed"
 	porttraceMapScratch             = "scratch"
 	porttraceMapSockHash            = "sock_hash"
 	porttraceMapSocks               = "socks"
@@ -195,6 +214,7 @@ const (
 	porttraceProgPtSockRelease      = "pt_sock_release"
 	porttraceProgPtSockops          = "pt_sockops"
 	porttraceProgPtState            = "pt_state"
+	porttraceProgPtStateCount       = "pt_state_count"
 	porttraceVarCalibTid            = "calib_tid"
 	porttraceVarCountOn             = "count_on"
 	porttraceVarF_comms             = "f_comms"
@@ -206,6 +226,7 @@ const (
 	porttraceVarF_portsOn           = "f_ports_on"
 	porttraceVarF_proto             = "f_proto"
 	porttraceVarFailuresOnly        = "failures_only"
+	porttraceVarPickSlotsMask       = "pick_slots_mask"
 	porttraceVarRegsOff             = "regs_off"
 	porttraceVarSkInHash            = "sk_in_hash"
 	porttraceVarSockopsOff          = "sockops_off"
@@ -292,22 +313,26 @@ type porttraceProgramSpecs struct {
 	PtSockRelease      *ebpf.ProgramSpec `ebpf:"pt_sock_release"`
 	PtSockops          *ebpf.ProgramSpec `ebpf:"pt_sockops"`
 	PtState            *ebpf.ProgramSpec `ebpf:"pt_state"`
+	PtStateCount       *ebpf.ProgramSpec `ebpf:"pt_state_count"`
 }
 
 // porttraceMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type porttraceMapSpecs struct {
-	Calib      *ebpf.MapSpec `ebpf:"calib"`
-	CtrEvents  *ebpf.MapSpec `ebpf:"ctr_events"`
-	CtrHolds   *ebpf.MapSpec `ebpf:"ctr_holds"`
-	Events     *ebpf.MapSpec `ebpf:"events"`
-	KpCalls    *ebpf.MapSpec `ebpf:"kp_calls"`
-	LostEvents *ebpf.MapSpec `ebpf:"lost_events"`
-	NsHeld     *ebpf.MapSpec `ebpf:"ns_held"`
-	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
-	SockHash   *ebpf.MapSpec `ebpf:"sock_hash"`
-	Socks      *ebpf.MapSpec `ebpf:"socks"`
+	Calib       *ebpf.MapSpec `ebpf:"calib"`
+	CtrEvents   *ebpf.MapSpec `ebpf:"ctr_events"`
+	CtrHolds    *ebpf.MapSpec `ebpf:"ctr_holds"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	KpCalls     *ebpf.MapSpec `ebpf:"kp_calls"`
+	LostEvents  *ebpf.MapSpec `ebpf:"lost_events"`
+	NsHeld      *ebpf.MapSpec `ebpf:"ns_held"`
+	PickSlots   *ebpf.MapSpec `ebpf:"pick_slots"`
+	Picks       *ebpf.MapSpec `ebpf:"picks"`
+	PicksHashed *ebpf.MapSpec `ebpf:"picks_hashed"`
+	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
+	SockHash    *ebpf.MapSpec `ebpf:"sock_hash"`
+	Socks       *ebpf.MapSpec `ebpf:"socks"`
 }
 
 // porttraceVariableSpecs contains global variables before they are loaded into the kernel.
@@ -325,6 +350,7 @@ type porttraceVariableSpecs struct {
 	F_portsOn          *ebpf.VariableSpec `ebpf:"f_ports_on"`
 	F_proto            *ebpf.VariableSpec `ebpf:"f_proto"`
 	FailuresOnly       *ebpf.VariableSpec `ebpf:"failures_only"`
+	PickSlotsMask      *ebpf.VariableSpec `ebpf:"pick_slots_mask"`
 	RegsOff            *ebpf.VariableSpec `ebpf:"regs_off"`
 	SkInHash           *ebpf.VariableSpec `ebpf:"sk_in_hash"`
 	SockopsOff         *ebpf.VariableSpec `ebpf:"sockops_off"`
@@ -357,16 +383,19 @@ func (o *porttraceObjects) Close() error {
 //
 // It can be passed to loadPorttraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type porttraceMaps struct {
-	Calib      *ebpf.Map `ebpf:"calib"`
-	CtrEvents  *ebpf.Map `ebpf:"ctr_events"`
-	CtrHolds   *ebpf.Map `ebpf:"ctr_holds"`
-	Events     *ebpf.Map `ebpf:"events"`
-	KpCalls    *ebpf.Map `ebpf:"kp_calls"`
-	LostEvents *ebpf.Map `ebpf:"lost_events"`
-	NsHeld     *ebpf.Map `ebpf:"ns_held"`
-	Scratch    *ebpf.Map `ebpf:"scratch"`
-	SockHash   *ebpf.Map `ebpf:"sock_hash"`
-	Socks      *ebpf.Map `ebpf:"socks"`
+	Calib       *ebpf.Map `ebpf:"calib"`
+	CtrEvents   *ebpf.Map `ebpf:"ctr_events"`
+	CtrHolds    *ebpf.Map `ebpf:"ctr_holds"`
+	Events      *ebpf.Map `ebpf:"events"`
+	KpCalls     *ebpf.Map `ebpf:"kp_calls"`
+	LostEvents  *ebpf.Map `ebpf:"lost_events"`
+	NsHeld      *ebpf.Map `ebpf:"ns_held"`
+	PickSlots   *ebpf.Map `ebpf:"pick_slots"`
+	Picks       *ebpf.Map `ebpf:"picks"`
+	PicksHashed *ebpf.Map `ebpf:"picks_hashed"`
+	Scratch     *ebpf.Map `ebpf:"scratch"`
+	SockHash    *ebpf.Map `ebpf:"sock_hash"`
+	Socks       *ebpf.Map `ebpf:"socks"`
 }
 
 func (m *porttraceMaps) Close() error {
@@ -378,6 +407,9 @@ func (m *porttraceMaps) Close() error {
 		m.KpCalls,
 		m.LostEvents,
 		m.NsHeld,
+		m.PickSlots,
+		m.Picks,
+		m.PicksHashed,
 		m.Scratch,
 		m.SockHash,
 		m.Socks,
@@ -399,6 +431,7 @@ type porttraceVariables struct {
 	F_portsOn          *ebpf.Variable `ebpf:"f_ports_on"`
 	F_proto            *ebpf.Variable `ebpf:"f_proto"`
 	FailuresOnly       *ebpf.Variable `ebpf:"failures_only"`
+	PickSlotsMask      *ebpf.Variable `ebpf:"pick_slots_mask"`
 	RegsOff            *ebpf.Variable `ebpf:"regs_off"`
 	SkInHash           *ebpf.Variable `ebpf:"sk_in_hash"`
 	SockopsOff         *ebpf.Variable `ebpf:"sockops_off"`
@@ -447,6 +480,7 @@ type porttracePrograms struct {
 	PtSockRelease      *ebpf.Program `ebpf:"pt_sock_release"`
 	PtSockops          *ebpf.Program `ebpf:"pt_sockops"`
 	PtState            *ebpf.Program `ebpf:"pt_state"`
+	PtStateCount       *ebpf.Program `ebpf:"pt_state_count"`
 }
 
 func (p *porttracePrograms) Close() error {
@@ -483,6 +517,7 @@ func (p *porttracePrograms) Close() error {
 		p.PtSockRelease,
 		p.PtSockops,
 		p.PtState,
+		p.PtStateCount,
 	)
 }
 

@@ -132,6 +132,11 @@ func openTier(opts Options, tr tier) (_ *Tracer, err error) {
 	tr, notes := tr.forKernel()
 	if tr.sockopsOff(opts) {
 		tr = tr.without("pt_sockops")
+		// Counting keeps its picks in a table claimed by compare-and-swap
+		// where the kernel has BPF atomics; pt_state keeps them in a hash.
+		if kernelOffers().atomics && !noAtomics {
+			tr = tr.replacing("pt_state", "pt_state_count")
+		}
 	}
 	t, err := load(opts, tr, tr.programs())
 	if err != nil {
@@ -224,6 +229,14 @@ func load(opts Options, tr tier, progs []string) (_ *Tracer, err error) {
 	keep := map[string]bool{}
 	for _, p := range progs {
 		keep[p] = true
+	}
+	slots := uint32(pickSlots)
+	if !keep["pt_state_count"] {
+		slots = 1 // only pt_state_count fills it
+	}
+	spec.Maps["pick_slots"].MaxEntries = slots
+	if err := spec.Variables["pick_slots_mask"].Set(slots - 1); err != nil {
+		return nil, fmt.Errorf("set pick_slots_mask: %w", err)
 	}
 	for name := range spec.Programs {
 		if !keep[name] {

@@ -369,6 +369,18 @@ def connect_many(host, port, n):
     say(conns=out)
 
 
+def connect_together(host, port, n, hold_ms):
+    """n TCP connects held at once, then each closed (lingering); the
+    ports."""
+    held = [socket.create_connection((host, int(port))) for _ in range(int(n))]
+    ports = [x.getsockname()[1] for x in held]
+    time.sleep(int(hold_ms) / 1000)
+    for s in held:
+        linger(s)
+        s.close()
+    say(ports=ports)
+
+
 def renamed(name_hex, scen, *args):
     """Run another scenario under a process name anyone could choose:
     prctl(PR_SET_NAME) takes any bytes, control bytes included."""
@@ -404,6 +416,7 @@ SCENARIOS = {
     "udp-reconnect": udp_reconnect,
     "thread-connect": thread_connect,
     "connect-many": connect_many,
+    "connect-together": connect_together,
 }
 
 
