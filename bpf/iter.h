@@ -50,7 +50,7 @@ int pt_existing(struct bpf_iter__task_file *ctx)
 	__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
 	if (!port)
 		return 0;
-	if (sockops_off && proto == IPPROTO_TCP) {
+	if (count_lean && proto == IPPROTO_TCP) {
 		__u64 key = sk_key(sk);
 		struct pick_slot *s = pick_slot(key);
 		if ((s && s->sk == key) || bpf_map_lookup_elem(&picks, &key))

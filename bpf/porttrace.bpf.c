@@ -35,7 +35,7 @@
  *       connect()/listen() has its port. Left out when only counts are
  *       wanted (serve without a recording): it runs nine times per loopback
  *       connect+close, and the state tracepoint counts the ports instead
- *       (sockops_off: pick_begins, connect_settles in shared.h).
+ *       (count_lean: pick_begins, pick_settles in shared.h).
  *   cgroup/bind4,6 + cgroup/post_bind4,6  what bind() asked for and what it
  *       got. A bind that post_bind never answers failed: it is reported when
  *       the socket is closed or bound again (deferred, with the bind's time).

@@ -241,7 +241,7 @@ static __always_inline int state_changed(struct sock *sk, int oldstate, int news
 	if (BPF_CORE_READ_BITFIELD(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 
-	if (sockops_off) {
+	if (count_lean) {
 		if (oldstate == TCP_CLOSE && (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN)) {
 			pick_begins(sk, newstate, slots);
 			return 0;
@@ -309,6 +309,8 @@ static __always_inline int state_changed(struct sock *sk, int oldstate, int news
 	if ((locks & SOCK_BINDPORT_LOCK) && !(si->flags & SI_RELEASED))
 		return 0;
 	hold_released(sk, si, oldstate);
+	if (count_lean && (si->flags & SI_RELEASED))
+		si_forget(sk); /* an orphan, freed next; tcp_destroy_sock is not attached */
 	return 0;
 }
 
@@ -441,8 +443,17 @@ int pt_sock_release(struct bpf_sock *ctx)
 	si->flags |= SI_RELEASED;
 	if (si->flags & SI_BIND_REQ)
 		bind_failed(si);
-	if (ctx->protocol != IPPROTO_UDP)
-		return 1; /* TCP: the ->CLOSE state change ends the hold */
+	if (ctx->protocol != IPPROTO_UDP) {
+		/* TCP: the ->CLOSE state change ends the hold, or, where
+		 * count_lean leaves tcp_destroy_sock out, this close() of a
+		 * socket in CLOSE (bound and never connected, or bound
+		 * explicitly and reset), which frees it and its port at once. */
+		if (count_lean && ctx->state == TCP_CLOSE) {
+			hold_released((struct sock *)ctx, si, TCP_CLOSE);
+			si_forget(ctx);
+		}
+		return 1;
+	}
 	/* The context hides the port here: read it from the socket. */
 	struct sock *sk = (struct sock *)ctx;
 	__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);

@@ -46,6 +46,10 @@ func TestCountsMatchTrace(t *testing.T) {
 
 func countsMatchTrace(t *testing.T) {
 	ns := newNS(t)
+	// The ports bound by number: no connect may pick them first.
+	if out, err := ns.Command("sysctl", "-q", "-w", "net.ipv4.ip_local_reserved_ports=40500,40510-40511").CombinedOutput(); err != nil {
+		t.Fatalf("reserve ports: %v: %s", err, out)
+	}
 	fulls := map[string]*nstest.Netns{}
 	kinds := []string{"tcp-connect", "tcp-reconnect", "tcp-bind", "tcp-listen", "udp-bind", "udp-sendto", "udp-connect"}
 	for _, k := range kinds {
@@ -66,6 +70,10 @@ func countsMatchTrace(t *testing.T) {
 		// eight held at once: in two slots, six or more go on to the hash
 		{"connect-together", "127.0.0.1", fmt.Sprint(holdPort), "8", hold},
 		{"bind-connect", "tcp", "127.0.0.1", fmt.Sprint(holdPort), "plain", hold},
+		// a port bound explicitly outlives ->CLOSE: to the close() after
+		// the connection, and after a refused connect
+		{"bind-connect", "tcp", "127.0.0.1", fmt.Sprint(holdPort), "40510", hold},
+		{"bind-connect", "tcp", "127.0.0.1", fmt.Sprint(unusedPort), "40511", hold},
 		{"bind", "tcp", "4", "127.0.0.1", "0", hold},
 		{"bind", "tcp", "4", "127.0.0.1", "40500", hold},
 		{"listen", hold},

@@ -216,6 +216,7 @@ const (
 	porttraceProgPtState            = "pt_state"
 	porttraceProgPtStateCount       = "pt_state_count"
 	porttraceVarCalibTid            = "calib_tid"
+	porttraceVarCountLean           = "count_lean"
 	porttraceVarCountOn             = "count_on"
 	porttraceVarF_comms             = "f_comms"
 	porttraceVarF_family            = "f_family"
@@ -229,7 +230,6 @@ const (
 	porttraceVarPickSlotsMask       = "pick_slots_mask"
 	porttraceVarRegsOff             = "regs_off"
 	porttraceVarSkInHash            = "sk_in_hash"
-	porttraceVarSockopsOff          = "sockops_off"
 	porttraceVarTierPrecise         = "tier_precise"
 	porttraceVarUnusedPtEvent       = "unused_pt_event"
 	porttraceVarUnusedPtEventFlags  = "unused_pt_event_flags"
@@ -340,6 +340,7 @@ type porttraceMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type porttraceVariableSpecs struct {
 	CalibTid           *ebpf.VariableSpec `ebpf:"calib_tid"`
+	CountLean          *ebpf.VariableSpec `ebpf:"count_lean"`
 	CountOn            *ebpf.VariableSpec `ebpf:"count_on"`
 	F_comms            *ebpf.VariableSpec `ebpf:"f_comms"`
 	F_family           *ebpf.VariableSpec `ebpf:"f_family"`
@@ -353,7 +354,6 @@ type porttraceVariableSpecs struct {
 	PickSlotsMask      *ebpf.VariableSpec `ebpf:"pick_slots_mask"`
 	RegsOff            *ebpf.VariableSpec `ebpf:"regs_off"`
 	SkInHash           *ebpf.VariableSpec `ebpf:"sk_in_hash"`
-	SockopsOff         *ebpf.VariableSpec `ebpf:"sockops_off"`
 	TierPrecise        *ebpf.VariableSpec `ebpf:"tier_precise"`
 	UnusedPtEvent      *ebpf.VariableSpec `ebpf:"unused_pt_event"`
 	UnusedPtEventFlags *ebpf.VariableSpec `ebpf:"unused_pt_event_flags"`
@@ -421,6 +421,7 @@ func (m *porttraceMaps) Close() error {
 // It can be passed to loadPorttraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type porttraceVariables struct {
 	CalibTid           *ebpf.Variable `ebpf:"calib_tid"`
+	CountLean          *ebpf.Variable `ebpf:"count_lean"`
 	CountOn            *ebpf.Variable `ebpf:"count_on"`
 	F_comms            *ebpf.Variable `ebpf:"f_comms"`
 	F_family           *ebpf.Variable `ebpf:"f_family"`
@@ -434,7 +435,6 @@ type porttraceVariables struct {
 	PickSlotsMask      *ebpf.Variable `ebpf:"pick_slots_mask"`
 	RegsOff            *ebpf.Variable `ebpf:"regs_off"`
 	SkInHash           *ebpf.Variable `ebpf:"sk_in_hash"`
-	SockopsOff         *ebpf.Variable `ebpf:"sockops_off"`
 	TierPrecise        *ebpf.Variable `ebpf:"tier_precise"`
 	UnusedPtEvent      *ebpf.Variable `ebpf:"unused_pt_event"`
 	UnusedPtEventFlags *ebpf.Variable `ebpf:"unused_pt_event_flags"`

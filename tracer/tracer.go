@@ -130,8 +130,8 @@ func (e *tierError) Unwrap() error { return e.err }
 
 func openTier(opts Options, tr tier) (_ *Tracer, err error) {
 	tr, notes := tr.forKernel()
-	if tr.sockopsOff(opts) {
-		tr = tr.without("pt_sockops")
+	if tr.countLean(opts) {
+		tr = tr.without("pt_sockops").without("pt_destroy")
 		// Counting keeps its picks in a table claimed by compare-and-swap
 		// where the kernel has BPF atomics; pt_state keeps them in a hash.
 		if kernelOffers().atomics && !noAtomics {
@@ -212,7 +212,7 @@ func load(opts Options, tr tier, progs []string) (_ *Tracer, err error) {
 	inHash := tr.skInHash || !kf.tracingSkStorage
 	if err := errors.Join(spec.Variables["tier_precise"].Set(tr.precise), spec.Variables["sk_in_hash"].Set(inHash),
 		spec.Variables["count_on"].Set(opts.Count), spec.Variables["failures_only"].Set(opts.Count && opts.FailuresOnly),
-		spec.Variables["sockops_off"].Set(tr.sockopsOff(opts))); err != nil {
+		spec.Variables["count_lean"].Set(tr.countLean(opts))); err != nil {
 		return nil, fmt.Errorf("set tier: %w", err)
 	}
 	if inHash {

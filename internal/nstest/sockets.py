@@ -309,16 +309,16 @@ def hold_n(host, port, n):
 def bind_connect(proto, host, port, no_port, hold_ms):
     """bind(host, 0), then connect: with no_port == "noport" under
     IP_BIND_ADDRESS_NO_PORT (connect picks the port, as nginx's proxy_bind
-    and haproxy's source do), else bind picks it. Reports the port after
-    each call."""
+    and haproxy's source do), else bind picks it; a number binds that port.
+    Reports the port after each call."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
     if no_port == "noport":
         s.setsockopt(socket.SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1)
     t0 = now()
-    s.bind((host, 0))
+    s.bind((host, int(no_port) if no_port.isdigit() else 0))
     after_bind = s.getsockname()[1]
-    s.connect((host, int(port)))
-    hold_and_close(s, hold_ms, after_bind=after_bind, t_bind=t0)
+    if attempt(s, lambda: s.connect((host, int(port)))):
+        hold_and_close(s, hold_ms, after_bind=after_bind, t_bind=t0)
 
 
 def udp_reconnect(host, port1, port2, hold_ms):
