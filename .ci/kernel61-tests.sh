@@ -28,7 +28,7 @@ go test -c -o "$bin/e2e.test" ./cmd/porttrace
 # programs start seconds late: PORTTRACE_TEST_TIMESCALE stretches the
 # durations and slacks the tests allow.
 env="PORTTRACE_TEST_TIMESCALE=4 PORTTRACE_BIN=$bin/porttrace"
-script="echo \"=== Linux \$(uname -r)\"; $bin/porttrace doctor --color never | grep -E '^(hook |tracing|syscall|socket of)'"
+script="echo \"=== Linux \$(uname -r)\"; $bin/porttrace doctor --color never | grep -E '^(hook |tracing|syscall|socket of|BPF atomics)'"
 for tier in $tiers; do
 	for suite in tracer e2e; do
 		dir=tracer

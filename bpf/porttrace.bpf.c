@@ -12,8 +12,13 @@
  *       LISTEN->CLOSE without a port is a listen() that found none). Any
  *       ->CLOSE after the holder let go ends the hold; the old state tells
  *       whether a TIME_WAIT/FIN_WAIT2 mini-socket took the port over.
+ *       pt_state_count is the same program for serve's counting where the
+ *       kernel has BPF atomics (5.12+): it claims table slots with a
+ *       compare-and-swap, which Linux 5.10 refuses in any program.
  *   tp_btf/tcp_destroy_sock  the full socket is freed with its port: the end
  *       of holds no state change closes (bind then close, an explicit port).
+ *       Left out when only counts are wanted (count_lean): those holds end
+ *       at the close() that frees the socket, in cgroup/sock_release.
  *   cgroup/sock_release  the holder let go (close, exit, last fd).
  *   iter/task_file  ports already held at start, with their process.
  *   iter/tcp, iter/udp  every socket and TIME_WAIT entry of one namespace,
@@ -35,7 +40,8 @@
  *       connect()/listen() has its port. Left out when only counts are
  *       wanted (serve without a recording): it runs nine times per loopback
  *       connect+close, and the state tracepoint counts the ports instead
- *       (count_lean: pick_begins, pick_settles in shared.h).
+ *       (count_lean: pick_begins, pick_settles in shared.h), keeping each
+ *       pick in a table slot or a hash keyed by the socket (counters.h).
  *   cgroup/bind4,6 + cgroup/post_bind4,6  what bind() asked for and what it
  *       got. A bind that post_bind never answers failed: it is reported when
  *       the socket is closed or bound again (deferred, with the bind's time).

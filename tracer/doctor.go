@@ -247,5 +247,11 @@ func featureChecks() []Check {
 		d = "absent (Linux 5.11+): iter/task_file finds sockets through their sockfs inodes"
 	}
 	cs = append(cs, Check{Name: "socket of a file", OK: true, Detail: d})
+	d = "compare-and-swap: serve counts TCP connects in table slots"
+	lean := map[string]any{"sk_in_hash": !kf.tracingSkStorage, "count_lean": true, "count_on": true, "failures_only": true}
+	if err := loadAlone("pt_state_count", lean); err != nil {
+		d = "absent (Linux 5.12+): serve counts TCP connects in a hash map, about 0.3 µs dearer each (" + firstLine(err.Error()) + ")"
+	}
+	cs = append(cs, Check{Name: "BPF atomics", OK: true, Detail: d})
 	return cs
 }

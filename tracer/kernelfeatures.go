@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
@@ -29,16 +28,13 @@ type kernelFeatures struct {
 	// bpf_sock_from_file (Linux 5.11+); where missing, iter/task_file finds
 	// a file's socket through its sockfs inode.
 	sockFromFile bool
-	// BPF atomics beyond add, compare-and-swap among them (Linux 5.12+):
-	// serve's counting claims table slots with it (pt_state_count).
-	atomics bool
 }
 
 var kernelOffers = sync.OnceValue(probeFeatures)
 
 // How serve's counting keeps its picks (bpf/counters.h): the slots of
-// pick_slots (a power of two), and whether to keep them in the hash alone
-// as where the kernel has no BPF atomics. Changed by tests only, to run
+// pick_slots (a power of two), and whether to keep them in the hash alone,
+// as where the kernel refuses BPF atomics. Changed by tests only, to run
 // each way on one kernel.
 var (
 	pickSlots = 1 << 16
@@ -51,33 +47,10 @@ func probeFeatures() kernelFeatures {
 	f.sockFromFile = haveHelper("BPF_FUNC_sock_from_file")
 	f.tracingSkErr = loadAlone("pt_destroy", map[string]any{"sk_in_hash": false})
 	f.tracingSkStorage = f.tracingSkErr == nil
-	f.atomics = haveCmpXchg() == nil
 	if !f.taskPtRegs {
 		f.regsOff, f.regsErr = measureRegsOff()
 	}
 	return f
-}
-
-// haveCmpXchg loads a program that makes a compare-and-swap on its stack:
-// Linux 5.10 refuses the instruction ("BPF_STX uses reserved fields").
-func haveCmpXchg() error {
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type: ebpf.SocketFilter,
-		Instructions: asm.Instructions{
-			asm.Mov.Imm(asm.R0, 0),
-			asm.StoreMem(asm.R10, -8, asm.R0, asm.DWord),
-			asm.Mov.Imm(asm.R2, 1),
-			asm.Mov.Reg(asm.R1, asm.R10),
-			asm.CmpXchg.Mem(asm.R1, asm.R2, asm.DWord, -8),
-			asm.Mov.Imm(asm.R0, 0),
-			asm.Return(),
-		},
-		License: "GPL",
-	})
-	if err != nil {
-		return fmt.Errorf("load a compare-and-swap: %w", err)
-	}
-	return prog.Close()
 }
 
 // haveHelper looks for a helper in the kernel's own list of them (enum
