@@ -180,7 +180,7 @@ func loadCounting(opts Options, tr tier) (*Tracer, tier, error) {
 		if err2 != nil {
 			return nil, tr, err2
 		}
-		t.notes = append(t.notes, "serve counts TCP connects in a hash map, about 0.3 µs dearer each: "+
+		t.notes = append(t.notes, "serve counts TCP connects in a hash map, about 0.4 µs dearer each: "+
 			"the kernel refused the compare-and-swap of pt_state_count (BPF atomics, Linux 5.12+): "+firstLine(err.Error()))
 		return t, tr, nil
 	}
