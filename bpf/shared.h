@@ -142,10 +142,11 @@ static __always_inline void pick_drop(__u64 key, bool slots)
 /* Counting without sockops: connect() or listen() on a socket without a
  * port begins (CLOSE->SYN_SENT or ->LISTEN), and the kernel picks the port
  * next, with no other hook of the tier in between. The pick cannot leave
- * the namespace's range, so the socket is counted in use at once, in the
- * picks hash (counters.h). Its allocation is counted once the pick's
- * outcome shows (pick_settles): a connect()'s when the socket leaves
- * SYN_SENT, a listen()'s when the listener closes, late rather than wrong. */
+ * the namespace's range, so the socket is counted in use at once, its pick
+ * kept in a table slot or the picks hash (counters.h). Its allocation is
+ * counted once the pick's outcome shows (pick_settles): a connect()'s when
+ * the socket leaves SYN_SENT, a listen()'s when the listener closes, late
+ * rather than wrong. */
 static __always_inline void pick_begins(struct sock *sk, int newstate, bool slots)
 {
 	if (sk->__sk_common.skc_num) {
@@ -167,7 +168,7 @@ static __always_inline void pick_begins(struct sock *sk, int newstate, bool slot
 	};
 	__u64 key = sk_key(sk);
 	if (!key || !pick_store(key, &p, slots)) {
-		count_lost(); /* the hash is full: this socket goes uncounted, said */
+		count_lost(); /* no room: this socket goes uncounted, and it says so */
 		return;
 	}
 	__s64 *held = ns_count_of(p.netns, IPPROTO_TCP, true);
