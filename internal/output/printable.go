@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/width"
 )
 
 // Printable makes a string from the kernel or a recording (a process name,
@@ -68,4 +70,23 @@ func hex2(c byte) string {
 
 func pad(s string, n int) string {
 	return strings.Repeat("0", n-len(s)) + s
+}
+
+// PadColumns pads s with spaces to w terminal columns. fmt pads by runes,
+// but an East Asian wide or fullwidth character (a process named 日本語)
+// takes two columns: padded by runes, its line would be pushed right.
+func PadColumns(s string, w int) string {
+	n := 0
+	for _, r := range s {
+		switch width.LookupRune(r).Kind() {
+		case width.EastAsianWide, width.EastAsianFullwidth:
+			n += 2
+		default:
+			n++
+		}
+	}
+	if n >= w {
+		return s
+	}
+	return s + strings.Repeat(" ", w-n)
 }

@@ -129,9 +129,9 @@ func (t *Text) Line(e *tracer.Event) string {
 	if w := WorkloadText(e.Workload); w != "" {
 		last += "  [" + w + "]"
 	}
-	return strings.TrimRight(fmt.Sprintf("%-*s %s %-*s %*s %-*s %*d %-*s %-*s → %-*s %s",
+	return strings.TrimRight(fmt.Sprintf("%-*s %s %-*s %*s %-*s %*d %s %-*s → %-*s %s",
 		wTime, ts, kind, wProto, protoFamily(e), wPort, port, wVia, e.Via,
-		wPID, e.PID, wComm, Printable(e.Comm), wAddr, local, wAddr, remote, last), " ")
+		wPID, e.PID, PadColumns(Printable(e.Comm), wComm), wAddr, local, wAddr, remote, last), " ")
 }
 
 // readWhen says when a failure's namespace was read, from the failure.

@@ -70,3 +70,38 @@ func TestTextColumnsLineUp(t *testing.T) {
 		t.Errorf("lost line: %q", l)
 	}
 }
+
+// A process name of wide characters takes two columns each: the columns
+// after it start where the header's do all the same.
+func TestWideNamesLineUp(t *testing.T) {
+	color.NoColor = true
+	tx := NewText()
+	tx.Local = time.UTC
+	header := Header()
+	want := strings.Index(header, "LOCAL") // the header is ASCII: bytes are columns
+	for _, comm := range []string{"curl", "日本語サーバ", "ｆｕｌｌ", "nginx: ワーカー"} {
+		e := tracer.Event{Kind: tracer.KindAlloc, Time: when, Proto: tracer.TCP, Family: tracer.IPv4, Port: 60698, Via: tracer.ViaConnect,
+			PID: 123, Comm: comm, LocalAddr: netip.MustParseAddr("10.0.0.1"), RemoteAddr: netip.MustParseAddr("10.0.0.2"), RemotePort: 443, Ephemeral: true}
+		line := tx.Line(&e)
+		before, _, ok := strings.Cut(line, "10.0.0.1")
+		if !ok {
+			t.Fatalf("no local address in %q", line)
+		}
+		if got := columns(before); got != want {
+			t.Errorf("%s: LOCAL starts at column %d, the header's at %d:\n%s\n%s", comm, got, want, header, line)
+		}
+	}
+}
+
+// columns counts the terminal columns of s, as a terminal shows them.
+func columns(s string) int {
+	n := 0
+	for _, r := range s {
+		if (r >= 0x3000 && r <= 0x30ff) || (r >= 0x4e00 && r <= 0x9fff) || (r >= 0xff01 && r <= 0xff60) {
+			n += 2 // CJK punctuation, kana, ideographs, fullwidth forms
+		} else {
+			n++
+		}
+	}
+	return n
+}
