@@ -90,7 +90,7 @@ struct pick {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 1 << 20);
+	__uint(max_entries, 1 << 20); /* sized by the loader */
 	__type(key, __u64);
 	__type(value, struct pick);
 } picks SEC(".maps");

@@ -256,10 +256,20 @@ func load(opts Options, tr tier, progs []string) (_ *Tracer, err error) {
 	for _, p := range progs {
 		keep[p] = true
 	}
-	slots := uint32(pickSlots)
-	if !keep["pt_state_count"] {
-		slots = 1 // only pt_state_count fills it
+	// The picks of lean counting (bpf/counters.h): a hash map's buckets
+	// are allocated whole when it is made, 16 bytes each, so it is sized
+	// for what it holds: every connecting and connected TCP socket where
+	// there are no table slots, those whose slot was taken where there are.
+	slots, hashed := uint32(pickSlots), uint32(1)
+	switch {
+	case keep["pt_state_count"]:
+		hashed = 1 << 18
+	case tr.countLean(opts):
+		slots, hashed = 1, 1<<20
+	default:
+		slots = 1
 	}
+	spec.Maps["picks"].MaxEntries = hashed
 	spec.Maps["pick_slots"].MaxEntries = slots
 	if err := spec.Variables["pick_slots_mask"].Set(slots - 1); err != nil {
 		return nil, fmt.Errorf("set pick_slots_mask: %w", err)
