@@ -397,10 +397,15 @@ func TestExistingPorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[uint16]tracer.Event{}
+	// TCP and UDP ports are numbered apart: the two may have one number.
+	type held struct {
+		proto tracer.Proto
+		port  uint16
+	}
+	got := map[held]tracer.Event{}
 	for _, e := range ex {
 		if e.NetNS == ns.Inode {
-			got[e.Port] = e
+			got[held{e.Proto, e.Port}] = e
 		}
 	}
 	s.start()
@@ -408,9 +413,9 @@ func TestExistingPorts(t *testing.T) {
 		port  uint16
 		proto tracer.Proto
 	}{{tcpPort, tracer.TCP}, {udpPort, tracer.UDP}} {
-		e, ok := got[c.port]
+		e, ok := got[held{c.proto, c.port}]
 		if !ok {
-			t.Fatalf("port %d held before the start is not among the existing ones: %v", c.port, got)
+			t.Fatalf("%s port %d held before the start is not among the existing ones: %v", c.proto, c.port, got)
 		}
 		w := want{pid: r.Int("pid"), tid: r.Int("pid"), port: c.port, proto: c.proto, family: tracer.IPv4,
 			via: tracer.ViaExisting, ephemeral: true, comm: "python3"}
@@ -422,16 +427,17 @@ func TestExistingPorts(t *testing.T) {
 	io.WriteString(proc.Stdin, "close\n")
 	nstest.Next(t, proc.Reports)
 	// The two closes race with the TCP teardown: take the releases in any order.
-	rels := map[uint16]tracer.Event{}
+	rels := map[held]tracer.Event{}
 	for len(rels) < 2 {
 		rel := s.find("releases of both ports", func(e *tracer.Event) bool {
-			return e.NetNS == ns.Inode && e.Kind == tracer.KindRelease && (e.Port == tcpPort || e.Port == udpPort)
+			return e.NetNS == ns.Inode && e.Kind == tracer.KindRelease &&
+				((e.Proto == tracer.TCP && e.Port == tcpPort) || (e.Proto == tracer.UDP && e.Port == udpPort))
 		})
-		rels[rel.Port] = rel
+		rels[held{rel.Proto, rel.Port}] = rel
 	}
-	for p, rel := range rels {
+	for h, rel := range rels {
 		if int64(rel.PID) != r.Int("pid") || rel.Via != tracer.ViaExisting {
-			t.Errorf("release of %d: pid %d via %s, want %d existing", p, rel.PID, rel.Via, r.Int("pid"))
+			t.Errorf("release of %s port %d: pid %d via %s, want %d existing", h.proto, h.port, rel.PID, rel.Via, r.Int("pid"))
 		}
 	}
 	proc.Stdin.Close()
