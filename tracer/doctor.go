@@ -250,7 +250,7 @@ func featureChecks() []Check {
 	d = "compare-and-swap: serve counts TCP connects in table slots"
 	lean := map[string]any{"sk_in_hash": !kf.tracingSkStorage, "count_lean": true, "count_on": true, "failures_only": true}
 	if err := loadAlone("pt_state_count", lean); err != nil {
-		d = "absent (Linux 5.12+): serve counts TCP connects in a hash map, about 0.4 µs dearer each (" + firstLine(err.Error()) + ")"
+		d = "absent (Linux 5.12+): " + hashCounting + " (" + firstLine(err.Error()) + ")"
 	}
 	cs = append(cs, Check{Name: "BPF atomics", OK: true, Detail: d})
 	return cs
